@@ -1,0 +1,6 @@
+"""Tenant API routes of the bidding app, mounted at /api/v1/bidding/ by kiki_project.urls_tenants."""
+
+from rest_framework.routers import DefaultRouter
+
+router = DefaultRouter(trailing_slash=False)
+urlpatterns = router.urls

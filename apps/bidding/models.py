@@ -1,0 +1,1 @@
+"""Models of the bidding app (tenant schema). Filled in by the bidding capability issue."""

@@ -1,0 +1,1 @@
+"""Models of the billing app (tenant schema). Filled in by the billing capability issue."""

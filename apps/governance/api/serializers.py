@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from apps.governance.models import ApiKey, ReportRun
+from apps.governance.roles import Role
+from apps.governance.services import user_role
+
+ROLE_CHOICES = [r.value for r in Role]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = get_user_model()
+        fields = ["id", "email", "first_name", "last_name", "is_active", "last_login", "date_joined", "role"]
+        read_only_fields = fields
+
+    def get_role(self, user: Any) -> str | None:
+        role = user_role(user)
+        return role.value if role else None
+
+
+class UserCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=ROLE_CHOICES)
+    password = serializers.CharField(write_only=True, required=False, allow_blank=False, style={"input_type": "password"})
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+
+class UserUpdateSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ROLE_CHOICES, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "role", "created_at", "expires_at", "revoked_at", "last_used_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    role = serializers.ChoiceField(choices=ROLE_CHOICES)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiKeyIssuedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="The key itself. Shown once; store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class ReportRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReportRun
+        fields = ["id", "kind", "status", "requested_by", "created_at", "started_at", "finished_at", "result",
+                  "error", "worker_schema"]
+        read_only_fields = fields
+
+
+class ReportRequestSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ReportRun.Kind.choices)
+
+
+class WorkspaceSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    slug = serializers.CharField(read_only=True)
+    plan = serializers.CharField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    dry_run = serializers.BooleanField(read_only=True)
+    timezone = serializers.CharField(read_only=True)
+    currency = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class MeSerializer(serializers.Serializer):
+    principal = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["user", "api_key"])
+    role = serializers.CharField(allow_null=True)
+    workspace = WorkspaceSerializer()
+    permissions = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,106 @@
+"""Governance API: who am I, users and roles, API keys, reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api.base import TenantAPIView, TenantViewSet
+from apps.governance import services
+from apps.governance.api import serializers as s
+from apps.governance.authentication import ApiKeyPrincipal
+from apps.governance.models import ApiKey, ReportRun
+
+
+def actor_name(request: Request) -> str:
+    return str(getattr(request.user, "username", "") or "anonymous")
+
+
+class MeView(TenantAPIView):
+    """The caller, its role and permissions, and the workspace it is in (any signed-in principal)."""
+
+    @extend_schema(responses=s.MeSerializer)
+    def get(self, request: Request) -> Response:
+        tenant = request.tenant  # type: ignore[attr-defined]
+        user: Any = request.user
+        if isinstance(user, ApiKeyPrincipal):
+            kind, role = "api_key", user.key.role
+        else:
+            kind = "user"
+            r = services.user_role(user)
+            role = r.value if r else None
+        body = {
+            "principal": user.username,
+            "kind": kind,
+            "role": role,
+            "workspace": s.WorkspaceSerializer(tenant).data,
+            "permissions": sorted(user.get_all_permissions()),
+        }
+        return Response(body)
+
+
+class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    queryset = get_user_model().objects.prefetch_related("groups").order_by("username")
+    serializer_class = s.UserSerializer
+
+    @extend_schema(request=s.UserCreateSerializer, responses={201: s.UserSerializer})
+    def create(self, request: Request) -> Response:
+        data = s.UserCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_create(actor=actor_name(request), **data.validated_data)
+        return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.UserUpdateSerializer, responses=s.UserSerializer)
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        user = self.get_object()
+        data = s.UserUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "role" in data.validated_data:
+            services.user_set_role(user=user, role=data.validated_data["role"], actor=request.user)
+        if data.validated_data.get("is_active") is False:
+            services.user_deactivate(user=user, actor=request.user)
+        user.refresh_from_db()
+        return Response(s.UserSerializer(user).data)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Admins only (an Analyst holds no permission on API keys, not even view)."""
+
+    queryset = ApiKey.objects.order_by("-created_at")
+    serializer_class = s.ApiKeySerializer
+    action_permissions = {"revoke": "governance.change_apikey"}
+
+    @extend_schema(request=s.ApiKeyCreateSerializer, responses={201: s.ApiKeyIssuedSerializer})
+    def create(self, request: Request) -> Response:
+        data = s.ApiKeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.apikey_create(actor=request.user, **data.validated_data)
+        body = {**s.ApiKeySerializer(issued.key).data, "key": issued.plaintext}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str | None = None) -> Response:
+        key = services.apikey_revoke(key=self.get_object(), actor=request.user)
+        return Response(s.ApiKeySerializer(key).data)
+
+
+class ReportRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Reports are computed by a Celery task in this workspace's schema; poll the run for its result."""
+
+    queryset = ReportRun.objects.order_by("-created_at")
+    serializer_class = s.ReportRunSerializer
+    action_permissions = {"create": "governance.run_report"}
+
+    @extend_schema(request=s.ReportRequestSerializer, responses={202: s.ReportRunSerializer})
+    def create(self, request: Request) -> Response:
+        data = s.ReportRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.report_request(kind=data.validated_data["kind"], actor=actor_name(request))
+        return Response(s.ReportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

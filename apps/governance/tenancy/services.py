@@ -1,0 +1,167 @@
+"""Tenant lifecycle: signup (all or nothing), suspension, the public tenant."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
+
+from apps.governance.tenancy.errors import TenancyError
+from apps.governance.tenancy.models import SLUG_MAX, SLUG_MIN, SLUG_RE, Domain, Tenant
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    name: str
+    slug: str
+    admin_email: str
+    password: str
+    plan: str = Tenant.Plan.TRIAL
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    tenant_id: int
+    slug: str
+    schema_name: str
+    domain: str
+    admin_email: str
+    admin_user_id: int
+
+
+def _normalise(req: SignupRequest) -> SignupRequest:
+    return SignupRequest(
+        name=" ".join(req.name.split()),
+        slug=req.slug.strip().lower(),
+        admin_email=req.admin_email.strip().lower(),
+        password=req.password,
+        plan=req.plan or Tenant.Plan.TRIAL,
+    )
+
+
+def signup_validate(req: SignupRequest) -> SignupRequest:
+    """Every field error at once (400), then conflicts (409). Pure reads, no writes."""
+    req = _normalise(req)
+    errors: dict[str, list[str]] = {}
+    if not req.name:
+        errors.setdefault("name", []).append("Company name is required.")
+    elif len(req.name) > 200:
+        errors.setdefault("name", []).append("Company name is at most 200 characters.")
+    if not (SLUG_MIN <= len(req.slug) <= SLUG_MAX):
+        errors.setdefault("slug", []).append(f"Use {SLUG_MIN} to {SLUG_MAX} characters.")
+    if not SLUG_RE.match(req.slug):
+        errors.setdefault("slug", []).append(
+            "Use lower-case letters, digits and single hyphens, starting with a letter (e.g. acme-shoes)."
+        )
+    schema = Tenant.schema_for_slug(req.slug)
+    if req.slug in settings.KIKI_RESERVED_SLUGS or schema in settings.KIKI_RESERVED_SLUGS or schema.startswith("pg_"):
+        errors.setdefault("slug", []).append(f"'{req.slug}' is reserved; choose another.")
+    try:
+        validate_email(req.admin_email)
+    except ValidationError:
+        errors.setdefault("admin_email", []).append("Enter a valid email address.")
+    if req.plan not in Tenant.Plan.values:
+        errors.setdefault("plan", []).append(f"Plan must be one of {', '.join(Tenant.Plan.values)}.")
+    user_model = get_user_model()
+    probe_user = user_model(username=req.admin_email, email=req.admin_email, first_name=req.name)
+    try:
+        password_validation.validate_password(req.password, user=probe_user)
+    except ValidationError as exc:
+        errors.setdefault("password", []).extend(exc.messages)
+    if errors:
+        raise TenancyError.invalid(errors)
+    domain = f"{req.slug}.{settings.KIKI_BASE_DOMAIN}"
+    if Tenant.objects.filter(slug=req.slug).exists() or Tenant.objects.filter(schema_name=schema).exists():
+        raise TenancyError.taken("slug", f"The address '{req.slug}' is already taken.")
+    if Domain.objects.filter(domain=domain).exists():
+        raise TenancyError.taken("slug", f"The address '{domain}' is already taken.")
+    return req
+
+
+def _create_first_admin(*, schema_name: str, email: str, password: str) -> int:
+    from apps.governance.services import user_create
+
+    with schema_context(schema_name):
+        user = user_create(email=email, password=password, role="admin", actor="signup")
+        return int(user.pk)
+
+
+def tenant_signup(req: SignupRequest, *, actor: str) -> SignupResult:
+    """Create schema + domain + first Admin in one transaction: a failure anywhere leaves nothing.
+
+    PostgreSQL DDL is transactional, so the schema created (cloned from the template) inside the
+    transaction disappears with the rollback, together with the tenant and domain rows.
+    """
+    req = signup_validate(req)
+    schema = Tenant.schema_for_slug(req.slug)
+    domain_name = f"{req.slug}.{settings.KIKI_BASE_DOMAIN}"
+    connection.set_schema_to_public()
+    try:
+        with transaction.atomic():
+            tenant = Tenant(
+                schema_name=schema, slug=req.slug, name=req.name, plan=req.plan, status=Tenant.Status.ACTIVE
+            )
+            tenant.save(verbosity=0)
+            Domain.objects.create(domain=domain_name, tenant=tenant, is_primary=True)
+            user_id = _create_first_admin(schema_name=schema, email=req.admin_email, password=req.password)
+    except IntegrityError as exc:
+        _drop_orphan_schema(schema)
+        raise TenancyError.taken("slug", f"The address '{req.slug}' is already taken.") from exc
+    except Exception:
+        _drop_orphan_schema(schema)
+        raise
+    finally:
+        connection.set_schema_to_public()
+    logger.info("tenant created", extra={"tenant_slug": req.slug, "actor": actor})
+    return SignupResult(
+        tenant_id=int(tenant.pk),
+        slug=req.slug,
+        schema_name=schema,
+        domain=domain_name,
+        admin_email=req.admin_email,
+        admin_user_id=user_id,
+    )
+
+
+def _drop_orphan_schema(schema: str) -> None:
+    """Belt and braces after a rollback: never leave a schema that no tenant row owns."""
+    connection.set_schema_to_public()
+    if schema_exists(schema) and not Tenant.objects.filter(schema_name=schema).exists():
+        with connection.cursor() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        logger.warning("dropped orphan schema after failed signup", extra={"schema": schema})
+
+
+def tenant_set_status(*, tenant: Tenant, status: str, reason: str = "", actor: str) -> Tenant:
+    if status not in Tenant.Status.values:
+        raise TenancyError.invalid({"status": [f"Status must be one of {', '.join(Tenant.Status.values)}."]})
+    if tenant.schema_name in (get_public_schema_name(), settings.TENANT_BASE_SCHEMA):
+        raise TenancyError.invalid({"status": ["The platform schemas cannot be suspended."]})
+    tenant.status = status
+    tenant.suspended_at = timezone.now() if status == Tenant.Status.SUSPENDED else None
+    tenant.suspended_reason = reason if status == Tenant.Status.SUSPENDED else ""
+    tenant.save(update_fields=["status", "suspended_at", "suspended_reason"])
+    logger.info("tenant status changed", extra={"tenant_slug": tenant.slug, "status": status, "actor": actor})
+    return tenant
+
+
+def public_tenant_ensure() -> Tenant:
+    """The public schema's tenant row and its host names (the base domain and 127.0.0.1)."""
+    public = get_public_schema_name()
+    tenant = Tenant.objects.filter(schema_name=public).first()
+    if tenant is None:
+        tenant = Tenant(schema_name=public, slug="public", name="KIKI platform", plan=Tenant.Plan.ENTERPRISE)
+        tenant.auto_create_schema = False
+        tenant.save()
+    for i, host in enumerate(settings.KIKI_PUBLIC_HOSTS):
+        Domain.objects.get_or_create(domain=host, defaults={"tenant": tenant, "is_primary": i == 0})
+    return tenant

@@ -1,0 +1,1 @@
+"""Admin registrations of the recon app; each model added to this app registers here."""

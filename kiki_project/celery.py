@@ -1,0 +1,46 @@
+"""The one Celery app (tenant-aware: the schema travels in the task headers) and the beat schedule.
+
+Every periodic task is declared here, in one place. Beat only enqueues.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tenant_schemas_celery.app import CeleryApp
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiki_project.settings")
+
+app = CeleryApp("kiki")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_default_queue="default",
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_expires=3600,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_scheduler="apps.core.beat:HeartbeatScheduler",
+    # Every queue a worker of `make run` consumes; see apps.core.tasks.Queue.
+    task_create_missing_queues=True,
+)
+app.autodiscover_tasks(["apps.core", "apps.governance", "apps.stores", "apps.bidding", "apps.billing", "apps.recon"])
+
+HEARTBEAT_EVERY_S = float(os.environ.get("KIKI_HEARTBEAT_INTERVAL_S", "15"))
+
+app.conf.beat_schedule = {
+    "worker-heartbeat": {
+        "task": "core.record_worker_heartbeat",
+        "schedule": HEARTBEAT_EVERY_S,
+        "options": {"expires": HEARTBEAT_EVERY_S * 2},
+    },
+    "tenant-housekeeping": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": 3600.0,
+        "args": ("core.tenant_housekeeping",),
+    },
+}

@@ -1,0 +1,311 @@
+"""KIKI settings: every value comes from the environment, with a working default for local use.
+
+Production (``KIKI_ENV=production``) refuses to start with the development secret key or the
+development encryption key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from kiki_project.devstack import celery_url, with_db_index
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+KIKI_ENV = env_str("KIKI_ENV", "development")  # development | test | production
+IS_PRODUCTION = KIKI_ENV == "production"
+TESTING = KIKI_ENV == "test"
+
+DEV_SECRET_KEY = "dev-insecure-kiki-secret-key-change-me-0000000000000000000000"  # noqa: S105
+# A fixed, public development key (32 bytes, urlsafe base64) so `make run` works out of the box.
+DEV_ENCRYPTION_KEYS = "dev1:ZGV2LWtpa2ktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM="
+
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env_bool("DEBUG", not IS_PRODUCTION and not TESTING)
+KIKI_ENCRYPTION_KEYS = env_str("KIKI_ENCRYPTION_KEYS", DEV_ENCRYPTION_KEYS)
+
+if IS_PRODUCTION:
+    if SECRET_KEY == DEV_SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY is the development key; set a real one in production.")
+    if KIKI_ENCRYPTION_KEYS == DEV_ENCRYPTION_KEYS or "dev1:" in KIKI_ENCRYPTION_KEYS:
+        raise ImproperlyConfigured(
+            "KIKI_ENCRYPTION_KEYS holds the development key; set real keys in production."
+        )
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off in production.")
+
+KIKI_BASE_DOMAIN = env_str("KIKI_BASE_DOMAIN", "localhost").lower()
+KIKI_PUBLIC_HOSTS = [KIKI_BASE_DOMAIN, "127.0.0.1"] + [
+    h.strip().lower() for h in env_str("KIKI_PUBLIC_EXTRA_HOSTS", "").split(",") if h.strip()
+]
+KIKI_PUBLIC_URL_PORT = env_str("KIKI_PORT", "8000")
+ALLOWED_HOSTS = [*KIKI_PUBLIC_HOSTS, f".{KIKI_BASE_DOMAIN}"]
+if TESTING:
+    ALLOWED_HOSTS.append("testserver")
+
+# --- applications -----------------------------------------------------------------------------
+SHARED_APPS = [
+    "django_tenants",
+    "apps.governance.tenancy",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_prometheus",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "rest_framework.authtoken",
+    "apps.governance",
+    "apps.stores",
+    "apps.bidding",
+    "apps.billing",
+    "apps.recon",
+]
+INSTALLED_APPS = [
+    *SHARED_APPS,
+    *[a for a in TENANT_APPS if a not in SHARED_APPS],
+    "dj_rest_auth",
+    "apps.core",
+]
+
+TENANT_MODEL = "tenancy.Tenant"
+TENANT_DOMAIN_MODEL = "tenancy.Domain"
+PUBLIC_SCHEMA_URLCONF = "kiki_project.urls_public"
+ROOT_URLCONF = "kiki_project.urls_tenants"
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
+# New tenants are cloned from a migrated template schema and their migrations are recorded as
+# applied: seconds instead of a full migrate per signup. `manage.py kiki_bootstrap` (run by
+# `make run` and the test fixtures) migrates the template before anything clones it.
+TENANT_CREATION_FAKES_MIGRATIONS = env_bool("KIKI_TENANT_CLONE", True)
+TENANT_BASE_SCHEMA = "tenant_template"
+KIKI_RESERVED_SLUGS = frozenset(
+    {
+        "public",
+        "www",
+        "admin",
+        "api",
+        "static",
+        "media",
+        "app",
+        "mail",
+        "smtp",
+        "ftp",
+        "health",
+        "metrics",
+        "status",
+        "help",
+        "support",
+        "docs",
+        "kiki",
+        "root",
+        "system",
+        "signup",
+        "login",
+        "auth",
+        "tenant_template",
+        "information_schema",
+        "postgres",
+        "demo-template",
+    }
+)
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.KikiTenantMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+WSGI_APPLICATION = "kiki_project.wsgi.application"
+ASGI_APPLICATION = "kiki_project.asgi.application"
+
+# --- data stores --------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kiki")
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60))
+_db["ENGINE"] = "django_tenants.postgresql_backend"
+_db.setdefault("OPTIONS", {})
+DATABASES = {"default": _db}
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Logical databases: cache/throttles/heartbeats, Celery broker, Celery results, ML RPC.
+_REDIS_DB_BASE = env_int("KIKI_REDIS_DB_BASE", 0)
+REDIS_CACHE_URL = with_db_index(REDIS_URL, _REDIS_DB_BASE)
+REDIS_ML_URL = env_str("KIKI_ML_REDIS_URL", with_db_index(REDIS_URL, _REDIS_DB_BASE + 3))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_CACHE_URL,
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "TIMEOUT": 300,
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- auth ---------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = (
+    ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests only: fast; never in production
+    if TESTING
+    else [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    ]
+)
+LOGIN_URL = "/admin/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = IS_PRODUCTION
+CSRF_COOKIE_SECURE = IS_PRODUCTION
+CSRF_TRUSTED_ORIGINS = [
+    f"http://*.{KIKI_BASE_DOMAIN}:{KIKI_PUBLIC_URL_PORT}",
+    f"https://*.{KIKI_BASE_DOMAIN}",
+    f"http://{KIKI_BASE_DOMAIN}:{KIKI_PUBLIC_URL_PORT}",
+]
+
+# --- i18n / time --------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("KIKI_STATIC_ROOT", str(BASE_DIR / ".kiki" / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves from here after collectstatic
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- REST API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.governance.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.KikiPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.api.throttling.RedisPrincipalThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"principal": env_str("KIKI_API_RATE", "600/min")},
+    "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+KIKI_SIGNUP_RATE = env_str("KIKI_SIGNUP_RATE", "10/hour")
+REST_AUTH = {
+    "USE_JWT": False,
+    "TOKEN_MODEL": "rest_framework.authtoken.models.Token",
+    "SESSION_LOGIN": True,
+    "OLD_PASSWORD_FIELD_ENABLED": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "KIKI API",
+    "DESCRIPTION": "Outcome-billed revenue engine: tenant API. Every route is scoped to the tenant of the host.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "KIKI <no-reply@kiki.local>")
+
+# --- Celery -------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", celery_url(REDIS_URL, _REDIS_DB_BASE + 1))
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", celery_url(REDIS_URL, _REDIS_DB_BASE + 2))
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+KIKI_HEARTBEAT_INTERVAL_S = env_int("KIKI_HEARTBEAT_INTERVAL_S", 15)
+KIKI_HEARTBEAT_MAX_AGE_S = env_int("KIKI_HEARTBEAT_MAX_AGE_S", 90)
+KIKI_TENANT_DISPATCH_JITTER_S = env_int("KIKI_TENANT_DISPATCH_JITTER_S", 30)
+
+# --- metrics ------------------------------------------------------------------------------------
+PROMETHEUS_EXPORT_MIGRATIONS = False
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+
+# --- logging ------------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "apps.core.logging.ContextFilter"},
+        "redact": {"()": "apps.core.logging.RedactSecretsFilter"},
+    },
+    "formatters": {"json": {"()": "apps.core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["context", "redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+
+# --- security headers (production) --------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if IS_PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
