@@ -90,17 +90,19 @@ def _make_tenant(slug: str) -> TenantInfo:
     )
     with schema_context(result.schema_name):
         user_create(email=analyst_email, password=PASSWORD, role="analyst", actor="tests")
-    return TenantInfo(slug, result.schema_name, f"{slug}.{settings.KIKI_BASE_DOMAIN}", admin_email, analyst_email)
+    return TenantInfo(
+        slug, result.schema_name, f"{slug}.{settings.KIKI_BASE_DOMAIN}", admin_email, analyst_email
+    )
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[TwoTenants]:
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> TwoTenants:
     from django.core.management import call_command
 
     with django_db_blocker.unblock():
         call_command("kiki_bootstrap", verbosity=0)
         tenants = TwoTenants(_make_tenant("alpha"), _make_tenant("beta"))
-    yield tenants
+    return tenants
 
 
 @pytest.fixture
@@ -145,7 +147,9 @@ def login_token() -> Any:
 
     def _login(info: TenantInfo, email: str) -> str:
         client = api_client_for(info.host)
-        response = client.post("/api/v1/auth/login/", {"username": email, "password": info.password}, format="json")
+        response = client.post(
+            "/api/v1/auth/login/", {"username": email, "password": info.password}, format="json"
+        )
         assert response.status_code == 200, response.content
         return str(response.json()["key"])
 

@@ -28,7 +28,9 @@ app.conf.update(
     # Every queue a worker of `make run` consumes; see apps.core.tasks.Queue.
     task_create_missing_queues=True,
 )
-app.autodiscover_tasks(["apps.core", "apps.governance", "apps.stores", "apps.bidding", "apps.billing", "apps.recon"])
+app.autodiscover_tasks(
+    ["apps.core", "apps.governance", "apps.stores", "apps.bidding", "apps.billing", "apps.recon"]
+)
 
 HEARTBEAT_EVERY_S = float(os.environ.get("KIKI_HEARTBEAT_INTERVAL_S", "15"))
 

@@ -54,7 +54,9 @@ class KikiTenantMiddleware(TenantMainMiddleware):
         try:
             response = super().process_request(request)
         except self.TENANT_NOT_FOUND_EXCEPTION:
-            return error_response(request, status=404, code="unknown_host", message="No KIKI workspace at this address.")
+            return error_response(
+                request, status=404, code="unknown_host", message="No KIKI workspace at this address."
+            )
         if response is not None:
             if response.status_code == 404:
                 return error_response(

@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 
 from celery import Task
 from django.conf import settings
-from django.db import connection
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from apps.core import heartbeat
 from apps.core.metrics import TASK_DURATION, TASK_FAILURES
+from apps.core.tenant_context import current_schema
 from kiki_project.celery import app
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,9 @@ def dispatch_to_tenants(task_name: str, kwargs: dict[str, Any] | None = None) ->
     return count
 
 
-@kiki_task("core.record_worker_heartbeat", queue=Queue.DEFAULT, max_retries=0, soft_time_limit=10, time_limit=20)
+@kiki_task(
+    "core.record_worker_heartbeat", queue=Queue.DEFAULT, max_retries=0, soft_time_limit=10, time_limit=20
+)
 def record_worker_heartbeat() -> float:
     return heartbeat.beat("worker", detail={"host": socket.gethostname()})
 
@@ -115,7 +117,7 @@ def record_worker_heartbeat() -> float:
 @kiki_task("core.tenant_housekeeping", queue=Queue.DEFAULT)
 def tenant_housekeeping() -> int:
     """Per tenant: drop expired sessions from the tenant's own session table (each schema has one)."""
-    if connection.schema_name == get_public_schema_name():
+    if current_schema() == get_public_schema_name():
         raise ValueError("tenant_housekeeping runs in a tenant schema")
     from django.contrib.sessions.models import Session
     from django.utils import timezone

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -58,7 +59,8 @@ class ApiKeyAdmin(TenantOnlyAdmin):
 
 class SecretForm(forms.ModelForm):
     value = forms.CharField(
-        widget=forms.PasswordInput(render_value=False), required=False,
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
         help_text="Write-only. Leave empty to keep the stored value.",
     )
 
@@ -88,8 +90,9 @@ class SecretAdmin(TenantOnlyAdmin):
         if change and not value:
             Secret.objects.filter(pk=obj.pk).update(kind=obj.kind, description=obj.description, name=obj.name)
             return
-        saved = services.secret_set(name=obj.name, value=value, kind=obj.kind, description=obj.description,
-                                    actor=request.user)
+        saved = services.secret_set(
+            name=obj.name, value=value, kind=obj.kind, description=obj.description, actor=request.user
+        )
         obj.pk = saved.pk
 
 
@@ -97,8 +100,17 @@ class SecretAdmin(TenantOnlyAdmin):
 class ReportRunAdmin(TenantOnlyAdmin):
     list_display = ["id", "kind", "status", "requested_by", "created_at", "finished_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = ["kind", "status", "requested_by", "created_at", "started_at", "finished_at", "result",
-                       "error", "worker_schema"]
+    readonly_fields = [
+        "kind",
+        "status",
+        "requested_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "result",
+        "error",
+        "worker_schema",
+    ]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
@@ -112,5 +124,5 @@ try:
     from rest_framework.authtoken.models import TokenProxy
 
     admin.site.unregister(TokenProxy)
-except admin.sites.NotRegistered:  # pragma: no cover
+except NotRegistered:  # pragma: no cover
     pass

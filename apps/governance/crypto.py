@@ -40,7 +40,9 @@ class KeyRing:
                 continue
             key_id, sep, b64 = part.partition(":")
             if not sep or not _KEY_ID.match(key_id):
-                raise CryptoError("KIKI_ENCRYPTION_KEYS entries look like id:base64key (id: letters, digits, _ -)")
+                raise CryptoError(
+                    "KIKI_ENCRYPTION_KEYS entries look like id:base64key (id: letters, digits, _ -)"
+                )
             try:
                 raw = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
             except (binascii.Error, ValueError) as exc:
@@ -64,7 +66,9 @@ class KeyRing:
         key_id, blob = parse_token(token)
         key = self.keys.get(key_id)
         if key is None:
-            raise CryptoError(f"no key with id {key_id!r} in KIKI_ENCRYPTION_KEYS (was it removed too early?)")
+            raise CryptoError(
+                f"no key with id {key_id!r} in KIKI_ENCRYPTION_KEYS (was it removed too early?)"
+            )
         try:
             data = base64.urlsafe_b64decode(blob)
             return AESGCM(key).decrypt(data[:12], data[12:], purpose.encode()).decode("utf-8")

@@ -10,8 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from django.db import connection
 from django_tenants.utils import get_public_schema_name
+
+from apps.core.tenant_context import current_schema
 
 
 class Role(StrEnum):
@@ -25,10 +26,18 @@ class Role(StrEnum):
 
 TENANT_PERMISSION_APPS = ("auth", "governance", "stores", "bidding", "billing", "recon", "authtoken", "admin")
 # Credentials: an Analyst may not even read them.
-ANALYST_HIDDEN_MODELS = {("governance", "apikey"), ("governance", "secret"), ("authtoken", "token"),
-                         ("authtoken", "tokenproxy")}
+ANALYST_HIDDEN_MODELS = {
+    ("governance", "apikey"),
+    ("governance", "secret"),
+    ("authtoken", "token"),
+    ("authtoken", "tokenproxy"),
+}
 # Non-view permissions an Analyst holds (codename, app label). Later apps add theirs here.
-ANALYST_ACTIONS = {("governance", "run_report"), ("governance", "propose_action"), ("recon", "run_reconciliation")}
+ANALYST_ACTIONS = {
+    ("governance", "run_report"),
+    ("governance", "propose_action"),
+    ("recon", "run_reconciliation"),
+}
 
 
 def role_permission_ids(role: Role) -> list[int]:
@@ -61,10 +70,10 @@ def sync_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
     """post_migrate runs once per app per schema; roles are synced once, after governance."""
     if getattr(sender, "label", None) != "governance":
         return
-    if connection.schema_name == get_public_schema_name():
+    if current_schema() == get_public_schema_name():
         return
-    from django.contrib.auth.management import create_permissions
     from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
 
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, using=kwargs.get("using", "default"))

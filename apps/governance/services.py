@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from apps.core.tenant_context import require_tenant
+from apps.core.tenant_context import db, require_tenant
 from apps.governance.errors import ErrorCode, GovernanceError
 from apps.governance.models import ApiKey, ReportRun, Secret
 from apps.governance.roles import Role
@@ -46,8 +46,9 @@ def user_role(user: Any) -> Role | None:
 
 # --- users --------------------------------------------------------------------------------------
 @transaction.atomic
-def user_create(*, email: str, password: str | None, role: str, actor: str, first_name: str = "",
-                last_name: str = "") -> AbstractUser:
+def user_create(
+    *, email: str, password: str | None, role: str, actor: str, first_name: str = "", last_name: str = ""
+) -> AbstractUser:
     require_tenant("creating a user")
     role_ = _role(role)
     email = email.strip().lower()
@@ -58,7 +59,9 @@ def user_create(*, email: str, password: str | None, role: str, actor: str, firs
         errors["email"] = ["Enter a valid email address."]
     user_model = get_user_model()
     if not errors and user_model.objects.filter(username=email).exists():
-        raise GovernanceError(ErrorCode.CONFLICT, "A user with this email exists.", details={"email": ["Taken."]})
+        raise GovernanceError(
+            ErrorCode.CONFLICT, "A user with this email exists.", details={"email": ["Taken."]}
+        )
     user = user_model(username=email, email=email, first_name=first_name, last_name=last_name, is_staff=True)
     if password:
         try:
@@ -128,12 +131,19 @@ def apikey_create(*, name: str, role: str, actor: Any, expires_at: datetime | No
     if not name:
         raise GovernanceError(ErrorCode.VALIDATION, "Name the key.", details={"name": ["Required."]})
     if expires_at is not None and expires_at <= timezone.now():
-        raise GovernanceError(ErrorCode.VALIDATION, "Expiry must be in the future.",
-                              details={"expires_at": ["Must be in the future."]})
+        raise GovernanceError(
+            ErrorCode.VALIDATION,
+            "Expiry must be in the future.",
+            details={"expires_at": ["Must be in the future."]},
+        )
     prefix = secrets.token_hex(4)
     plaintext = f"{KEY_PREFIX}{prefix}.{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
-        name=name, prefix=prefix, key_hash=_hash(plaintext), role=role_.value, expires_at=expires_at,
+        name=name,
+        prefix=prefix,
+        key_hash=_hash(plaintext),
+        role=role_.value,
+        expires_at=expires_at,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
     return IssuedKey(key=key, plaintext=plaintext)
@@ -149,7 +159,7 @@ def apikey_revoke(*, key: ApiKey, actor: Any) -> ApiKey:
 
 def apikey_authenticate(plaintext: str) -> ApiKey | None:
     """The key row for a presented key if it is valid here (this tenant, not revoked, not expired)."""
-    if not plaintext.startswith(KEY_PREFIX) or "." not in plaintext or connection.tenant is None:
+    if not plaintext.startswith(KEY_PREFIX) or "." not in plaintext or db().tenant is None:
         return None
     prefix = plaintext[len(KEY_PREFIX) :].split(".", 1)[0]
     key = ApiKey.objects.filter(prefix=prefix).first()
@@ -181,7 +191,8 @@ def report_request(*, kind: str, actor: str) -> ReportRun:
     require_tenant("requesting a report")
     if kind not in ReportRun.Kind.values:
         raise GovernanceError(
-            ErrorCode.VALIDATION, f"Unknown report kind {kind!r}.",
+            ErrorCode.VALIDATION,
+            f"Unknown report kind {kind!r}.",
             details={"kind": [f"One of {', '.join(ReportRun.Kind.values)}."]},
         )
     run = ReportRun.objects.create(kind=kind, requested_by=actor)

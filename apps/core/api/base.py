@@ -21,8 +21,15 @@ from apps.core.errors import TenantRequired
 from apps.core.tenant_context import require_tenant
 
 _SAFE = {"GET", "HEAD", "OPTIONS"}
-_METHOD_ACTION = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "POST": "add", "PUT": "change",
-                  "PATCH": "change", "DELETE": "delete"}
+_METHOD_ACTION = {
+    "GET": "view",
+    "HEAD": "view",
+    "OPTIONS": "view",
+    "POST": "add",
+    "PUT": "change",
+    "PATCH": "change",
+    "DELETE": "delete",
+}
 
 
 def model_perm(model: type[Model], action: str) -> str:
@@ -43,7 +50,7 @@ class _TenantGuard:
     forbidden_overrides: ClassVar[tuple[str, ...]] = ("get_queryset", "get_object")
     # {"POST": "app.perm"} for plain views; {"action_name": "app.perm"} for viewset actions.
     action_permissions: ClassVar[dict[str, str | None]] = {}
-    permission_classes = [permissions.IsAuthenticated, RolePermission]
+    permission_classes: Any = [permissions.IsAuthenticated, RolePermission]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

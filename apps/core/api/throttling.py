@@ -5,15 +5,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db import connection
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from apps.core.metrics import API_THROTTLED
 from apps.core.redis import get_redis
+from apps.core.tenant_context import current_schema
 
-_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
-            "d": 86400, "day": 86400}
+_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -48,7 +58,7 @@ class RedisPrincipalThrottle(BaseThrottle):
     def __init__(self) -> None:
         from django.conf import settings
 
-        rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        rates: Any = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]  # type: ignore[index]
         self.limit, self.period = parse_rate(rates[self.scope])
         self._wait = 0
 
@@ -62,7 +72,7 @@ class RedisPrincipalThrottle(BaseThrottle):
         return f"ip:{client_ip(request)}"
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        key = f"{self.scope}:{connection.schema_name}:{self.principal(request)}"
+        key = f"{self.scope}:{current_schema()}:{self.principal(request)}"
         allowed, self._wait = hit(key, self.limit, self.period)
         if not allowed:
             API_THROTTLED.labels(scope=self.scope).inc()

@@ -28,7 +28,9 @@ class UserSerializer(serializers.ModelSerializer):
 class UserCreateSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=ROLE_CHOICES)
-    password = serializers.CharField(write_only=True, required=False, allow_blank=False, style={"input_type": "password"})
+    password = serializers.CharField(
+        write_only=True, required=False, allow_blank=False, style={"input_type": "password"}
+    )
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
 
@@ -62,8 +64,18 @@ class ApiKeyIssuedSerializer(ApiKeySerializer):
 class ReportRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReportRun
-        fields = ["id", "kind", "status", "requested_by", "created_at", "started_at", "finished_at", "result",
-                  "error", "worker_schema"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "result",
+            "error",
+            "worker_schema",
+        ]
         read_only_fields = fields
 
 

@@ -29,6 +29,7 @@ class MeView(TenantAPIView):
     def get(self, request: Request) -> Response:
         tenant = request.tenant  # type: ignore[attr-defined]
         user: Any = request.user
+        role: str | None
         if isinstance(user, ApiKeyPrincipal):
             kind, role = "api_key", user.key.role
         else:

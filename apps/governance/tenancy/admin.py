@@ -32,8 +32,12 @@ class TenantAdmin(PublicOnlyAdmin):
     @admin.action(description="Suspend selected tenants")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            tenant_set_status(tenant=tenant, status=Tenant.Status.SUSPENDED, reason="admin action",
-                              actor=request.user.get_username())
+            tenant_set_status(
+                tenant=tenant,
+                status=Tenant.Status.SUSPENDED,
+                reason="admin action",
+                actor=request.user.get_username(),
+            )
         self.message_user(request, f"Suspended {queryset.count()} tenant(s).", messages.WARNING)
 
     @admin.action(description="Re-activate selected tenants")

@@ -49,7 +49,9 @@ class Tenant(TenantMixin):
             models.CheckConstraint(
                 condition=models.Q(status__in=["active", "suspended"]), name="tenant_status_valid"
             ),
-            models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="tenant_currency_iso"),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="tenant_currency_iso"
+            ),
         ]
 
     def __str__(self) -> str:

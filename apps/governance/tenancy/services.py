@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
+from apps.core.tenant_context import set_public_schema
 from apps.governance.tenancy.errors import TenancyError
 from apps.governance.tenancy.models import SLUG_MAX, SLUG_MIN, SLUG_RE, Domain, Tenant
 
@@ -63,7 +64,11 @@ def signup_validate(req: SignupRequest) -> SignupRequest:
             "Use lower-case letters, digits and single hyphens, starting with a letter (e.g. acme-shoes)."
         )
     schema = Tenant.schema_for_slug(req.slug)
-    if req.slug in settings.KIKI_RESERVED_SLUGS or schema in settings.KIKI_RESERVED_SLUGS or schema.startswith("pg_"):
+    if (
+        req.slug in settings.KIKI_RESERVED_SLUGS
+        or schema in settings.KIKI_RESERVED_SLUGS
+        or schema.startswith("pg_")
+    ):
         errors.setdefault("slug", []).append(f"'{req.slug}' is reserved; choose another.")
     try:
         validate_email(req.admin_email)
@@ -104,7 +109,7 @@ def tenant_signup(req: SignupRequest, *, actor: str) -> SignupResult:
     req = signup_validate(req)
     schema = Tenant.schema_for_slug(req.slug)
     domain_name = f"{req.slug}.{settings.KIKI_BASE_DOMAIN}"
-    connection.set_schema_to_public()
+    set_public_schema()
     try:
         with transaction.atomic():
             tenant = Tenant(
@@ -120,7 +125,7 @@ def tenant_signup(req: SignupRequest, *, actor: str) -> SignupResult:
         _drop_orphan_schema(schema)
         raise
     finally:
-        connection.set_schema_to_public()
+        set_public_schema()
     logger.info("tenant created", extra={"tenant_slug": req.slug, "actor": actor})
     return SignupResult(
         tenant_id=int(tenant.pk),
@@ -134,7 +139,7 @@ def tenant_signup(req: SignupRequest, *, actor: str) -> SignupResult:
 
 def _drop_orphan_schema(schema: str) -> None:
     """Belt and braces after a rollback: never leave a schema that no tenant row owns."""
-    connection.set_schema_to_public()
+    set_public_schema()
     if schema_exists(schema) and not Tenant.objects.filter(schema_name=schema).exists():
         with connection.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')

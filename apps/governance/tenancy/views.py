@@ -64,7 +64,9 @@ def handoff(request: HttpRequest) -> HttpResponse:
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
     if user is None:
         return error_response(
-            request, status=400, code="handoff_invalid",
+            request,
+            status=400,
+            code="handoff_invalid",
             message="This sign-in link is invalid, expired or already used. Sign in with your email and password.",
         )
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")

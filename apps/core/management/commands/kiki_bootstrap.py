@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django_tenants.utils import schema_exists
 
+from apps.core.tenant_context import set_public_schema
 from apps.governance.tenancy.services import public_tenant_ensure
 
 
@@ -25,9 +26,14 @@ class Command(BaseCommand):
         if not schema_exists(template):
             with connection.cursor() as cur:
                 cur.execute(f'CREATE SCHEMA "{template}"')
-        call_command("migrate_schemas", tenant=True, schema_name=template, interactive=False,
-                     verbosity=max(0, verbosity - 1))
+        call_command(
+            "migrate_schemas",
+            tenant=True,
+            schema_name=template,
+            interactive=False,
+            verbosity=max(0, verbosity - 1),
+        )
         call_command("migrate_schemas", tenant=True, interactive=False, verbosity=max(0, verbosity - 1))
-        connection.set_schema_to_public()
+        set_public_schema()
         if verbosity:
             self.stdout.write(self.style.SUCCESS("database ready (public, template, tenants migrated)"))

@@ -27,15 +27,24 @@ class Command(BaseCommand):
         password = opts["password"] or os.environ.get("KIKI_ADMIN_PASSWORD")
         if not password:
             if not os.isatty(0):
-                raise CommandError("no password: pass --password, set KIKI_ADMIN_PASSWORD or run interactively")
+                raise CommandError(
+                    "no password: pass --password, set KIKI_ADMIN_PASSWORD or run interactively"
+                )
             password = getpass.getpass("Admin password: ")
-        req = SignupRequest(name=opts["name"], slug=opts["slug"], admin_email=opts["admin_email"],
-                            password=password, plan=opts["plan"])
+        req = SignupRequest(
+            name=opts["name"],
+            slug=opts["slug"],
+            admin_email=opts["admin_email"],
+            password=password,
+            plan=opts["plan"],
+        )
         try:
             result = tenant_signup(req, actor="cli")
         except TenancyError as exc:
             fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.details.items())
             raise CommandError(f"{exc.message} {fields}".strip()) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"created tenant '{result.slug}' at {result.domain} with Admin {result.admin_email}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"created tenant '{result.slug}' at {result.domain} with Admin {result.admin_email}"
+            )
+        )

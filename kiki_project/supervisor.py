@@ -1,0 +1,236 @@
+"""`make run`: services, migrations, demo data, then web + Celery worker + beat + ml worker as one group.
+
+- PostgreSQL and Redis come from DATABASE_URL / REDIS_URL, or start embedded (kiki_project.devstack).
+- Children share one environment and print through here, each line prefixed with its name.
+- Ctrl-C (or SIGTERM) stops every child: SIGTERM first, SIGKILL after a grace period.
+- A child that dies is reported with its exit code and restarted (at most 3 times a minute); after
+  that the whole group stops with a non-zero exit, like a process manager would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiki_project.devstack import DEFAULT_DATA_DIR, ROOT, StackError, ensure_stack, with_db_index
+
+PY = sys.executable
+GRACE_S = 10.0
+MAX_RESTARTS_PER_MIN = 3
+COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m"]
+RESET = "\033[0m"
+
+
+def say(msg: str) -> None:
+    print(f"\033[1m[kiki]\033[0m {msg}", flush=True)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: Sequence[str]
+    colour: str
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: deque[float] = field(default_factory=deque)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            list(self.argv),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+
+    def _pump(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        tag = f"{self.colour}{self.name:>6}{RESET} | "
+        for raw in iter(proc.stdout.readline, b""):
+            sys.stdout.write(tag + raw.decode("utf-8", "replace"))
+            sys.stdout.flush()
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def run_step(title: str, argv: Sequence[str], env: dict[str, str]) -> None:
+    say(title)
+    result = subprocess.run(list(argv), cwd=ROOT, env=env, check=False)
+    if result.returncode != 0:
+        say(f"step failed ({title}); exit code {result.returncode}")
+        raise SystemExit(result.returncode)
+
+
+def build_env(database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
+    prom_dir = data_dir / "prometheus"
+    shutil.rmtree(prom_dir, ignore_errors=True)
+    prom_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        KIKI_ML_REDIS_URL=env.get("KIKI_ML_REDIS_URL") or with_db_index(redis_url, 3),
+        DJANGO_SETTINGS_MODULE="kiki_project.settings",
+        PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
+        PYTHONUNBUFFERED="1",
+        LC_ALL=env.get("LC_ALL", "C.UTF-8"),
+    )
+    env.setdefault("KIKI_LTV_MODEL_PATH", str(data_dir / "models" / "ltv-demo.pt"))
+    return env
+
+
+def children(env: dict[str, str], data_dir: Path) -> list[Child]:
+    from apps.core.tasks import ALL_QUEUES  # noqa: PLC0415 - needs settings in the environment
+
+    specs = [
+        (
+            "web",
+            [
+                PY,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "kiki_project" / "gunicorn_conf.py"),
+                "kiki_project.wsgi:application",
+            ],
+        ),
+        (
+            "worker",
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "kiki_project",
+                "worker",
+                "-Q",
+                ALL_QUEUES,
+                "-c",
+                "2",
+                "--loglevel",
+                "INFO",
+                "-n",
+                "kiki-worker@%h",
+            ],
+        ),
+        (
+            "beat",
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "kiki_project",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(data_dir / "celerybeat-schedule"),
+            ],
+        ),
+        ("ml", [PY, "-m", "ml.serving.worker"]),
+    ]
+    return [Child(name, argv, COLOURS[i % len(COLOURS)]) for i, (name, argv) in enumerate(specs)]
+
+
+def supervise(group: list[Child], env: dict[str, str]) -> int:
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    for child in group:
+        child.start(env)
+    exit_code = 0
+    while not stopping.is_set():
+        for child in group:
+            assert child.proc is not None
+            code = child.proc.poll()
+            if code is None:
+                continue
+            say(f"{child.name} exited with code {code}")
+            now = time.monotonic()
+            while child.restarts and now - child.restarts[0] > 60:
+                child.restarts.popleft()
+            if len(child.restarts) >= MAX_RESTARTS_PER_MIN:
+                say(f"{child.name} keeps crashing; stopping everything")
+                exit_code = 1
+                stopping.set()
+                break
+            child.restarts.append(now)
+            say(f"restarting {child.name}")
+            child.start(env)
+        stopping.wait(0.5)
+    say("stopping…")
+    for child in group:
+        child.signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    for child in group:
+        assert child.proc is not None
+        try:
+            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{child.name} did not stop in {GRACE_S:.0f}s; killing it")
+            child.signal(signal.SIGKILL)
+            child.proc.wait()
+    say("all processes stopped")
+    return exit_code
+
+
+def main() -> int:
+    started = time.monotonic()
+    os.environ.setdefault("LC_ALL", "C.UTF-8")
+    data_dir = Path(os.environ.get("KIKI_DATA_DIR", DEFAULT_DATA_DIR))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        stack = ensure_stack(data_dir=data_dir)
+    except StackError as exc:
+        say(f"error: {exc}")
+        return 2
+    say(f"services: {stack.describe()}")
+    env = build_env(stack.database_url, stack.redis_url, data_dir)
+    os.environ.update(env)
+    manage = [PY, str(ROOT / "manage.py")]
+    run_step("migrating (public, tenant template, tenants)…", [*manage, "kiki_bootstrap"], env)
+    run_step("collecting static files…", [*manage, "collectstatic", "--noinput", "-v0"], env)
+    run_step(
+        "preparing the demo LTV model…", [PY, "-m", "ml.ltv.demo_model", env["KIKI_LTV_MODEL_PATH"]], env
+    )
+    run_step("seeding the demo workspace…", [*manage, "seed_demo"], env)
+    bind = env.get("KIKI_BIND", "127.0.0.1:8000")
+    port = bind.rsplit(":", 1)[-1]
+    base = env.get("KIKI_BASE_DOMAIN", "localhost")
+    group = children(env, data_dir)
+    say(f"ready in {time.monotonic() - started:.1f}s")
+    say(f"  public site + signup : http://{base}:{port}/")
+    say(f"  health               : http://{base}:{port}/health   metrics: http://{base}:{port}/metrics")
+    say(f"  platform admin       : http://{base}:{port}/admin/  (create staff: manage.py createsuperuser)")
+    say(
+        f"  demo workspace admin : http://demo.{base}:{port}/admin/   API docs: http://demo.{base}:{port}/api/docs"
+    )
+    say("  demo logins are printed above by seed_demo; Ctrl-C stops everything")
+    try:
+        return supervise(group, env)
+    finally:
+        stack.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
