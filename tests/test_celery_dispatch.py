@@ -67,7 +67,8 @@ def test_worker_heartbeat_task_records_liveness(platform_redis):
     assert heartbeat.age_seconds("worker") is None
     record_worker_heartbeat()
     age = heartbeat.age_seconds("worker")
-    assert age is not None and age < 5
+    assert age is not None
+    assert age < 5
 
 
 def test_housekeeping_refuses_the_public_schema(db):

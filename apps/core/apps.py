@@ -7,3 +7,6 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "KIKI platform"
+
+    def ready(self) -> None:
+        from apps.core import celery_signals  # noqa: F401 - connects the signal handlers

@@ -94,6 +94,13 @@ class WorkspaceSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
 
+class WorkspaceUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=200)
+    timezone = serializers.CharField(required=False, max_length=64)
+    currency = serializers.CharField(required=False, max_length=10)
+    dry_run = serializers.BooleanField(required=False)
+
+
 class MeSerializer(serializers.Serializer):
     principal = serializers.CharField()
     kind = serializers.ChoiceField(choices=["user", "api_key"])

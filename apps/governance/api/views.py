@@ -16,6 +16,7 @@ from apps.governance import services
 from apps.governance.api import serializers as s
 from apps.governance.authentication import ApiKeyPrincipal
 from apps.governance.models import ApiKey, ReportRun
+from apps.governance.tenancy.services import tenant_update_settings
 
 
 def actor_name(request: Request) -> str:
@@ -44,6 +45,32 @@ class MeView(TenantAPIView):
             "permissions": sorted(user.get_all_permissions()),
         }
         return Response(body)
+
+
+class WorkspaceView(TenantAPIView):
+    """This workspace's settings: any principal reads; changing them (dry-run included) is a policy
+    change, for Admins."""
+
+    action_permissions = {"PATCH": "governance.manage_policies"}
+
+    @extend_schema(responses=s.WorkspaceSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(s.WorkspaceSerializer(request.tenant).data)  # type: ignore[attr-defined]
+
+    @extend_schema(request=s.WorkspaceUpdateSerializer, responses=s.WorkspaceSerializer)
+    def patch(self, request: Request) -> Response:
+        data = s.WorkspaceUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        tenant = tenant_update_settings(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            actor=actor_name(request),
+            name=v.get("name"),
+            timezone_name=v.get("timezone"),
+            currency=v.get("currency"),
+            dry_run=v.get("dry_run"),
+        )
+        return Response(s.WorkspaceSerializer(tenant).data)
 
 
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):

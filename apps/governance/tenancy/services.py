@@ -170,3 +170,52 @@ def public_tenant_ensure() -> Tenant:
     for i, host in enumerate(settings.KIKI_PUBLIC_HOSTS):
         Domain.objects.get_or_create(domain=host, defaults={"tenant": tenant, "is_primary": i == 0})
     return tenant
+
+
+def tenant_update_settings(
+    *,
+    tenant: Tenant,
+    actor: str,
+    name: str | None = None,
+    timezone_name: str | None = None,
+    currency: str | None = None,
+    dry_run: bool | None = None,
+) -> Tenant:
+    """A tenant Admin's own settings. Leaving dry-run is a policy decision and is logged."""
+    import zoneinfo
+
+    errors: dict[str, list[str]] = {}
+    fields: list[str] = []
+    if name is not None:
+        name = " ".join(name.split())
+        if not name or len(name) > 200:
+            errors["name"] = ["Company name is 1 to 200 characters."]
+        tenant.name = name
+        fields.append("name")
+    if timezone_name is not None:
+        try:
+            zoneinfo.ZoneInfo(timezone_name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = [
+                f"Unknown time zone {timezone_name!r} (use an IANA name like Europe/Paris)."
+            ]
+        tenant.timezone = timezone_name
+        fields.append("timezone")
+    if currency is not None:
+        currency = currency.strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            errors["currency"] = ["Use a three-letter ISO 4217 code, e.g. EUR."]
+        tenant.currency = currency
+        fields.append("currency")
+    if dry_run is not None:
+        tenant.dry_run = dry_run
+        fields.append("dry_run")
+    if errors:
+        tenant.refresh_from_db()
+        raise TenancyError.invalid(errors)
+    if fields:
+        tenant.save(update_fields=fields)
+        logger.info(
+            "tenant settings changed", extra={"tenant_slug": tenant.slug, "fields": fields, "actor": actor}
+        )
+    return tenant
