@@ -1,4 +1,4 @@
-"""`make run`: services, migrations, demo data, then web + Celery worker + beat + ml worker as one group.
+"""`make run`: services, migrations, demo data, then web + Celery worker + beat as one group.
 
 - PostgreSQL and Redis come from DATABASE_URL / REDIS_URL, or start embedded (kiki_project.devstack).
 - Children share one environment and print through here, each line prefixed with its name.
@@ -90,7 +90,6 @@ def build_env(database_url: str, redis_url: str, data_dir: Path) -> dict[str, st
         PYTHONUNBUFFERED="1",
         LC_ALL=env.get("LC_ALL", "C.UTF-8"),
     )
-    env.setdefault("KIKI_LTV_MODEL_PATH", str(data_dir / "models" / "ltv-demo.pt"))
     return env
 
 
@@ -143,7 +142,6 @@ def children(env: dict[str, str], data_dir: Path) -> list[Child]:
                 str(data_dir / "celerybeat-schedule"),
             ],
         ),
-        ("ml", [PY, "-m", "ml.serving.worker"]),
     ]
     return [Child(name, argv, COLOURS[i % len(COLOURS)]) for i, (name, argv) in enumerate(specs)]
 

@@ -32,8 +32,9 @@ REDACTED = "[redacted]"
 
 
 def redact_text(text: str) -> str:
-    text = _INLINE.sub(lambda m: f"{m.group('k')}{REDACTED}", text)
+    # Scheme-prefixed credentials first ("Authorization: Token abc" must lose "abc", not "Token").
     text = _SCHEMES.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _INLINE.sub(lambda m: f"{m.group('k')}{REDACTED}", text)
     return _KIKI_KEYS.sub(REDACTED, text)
 
 

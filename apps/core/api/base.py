@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
 from rest_framework import permissions, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import MethodNotAllowed, NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -68,6 +68,9 @@ class _TenantGuard:
             require_tenant("the tenant API")
         except TenantRequired as exc:
             raise NotFound("No workspace at this address.") from exc
+        method = (request.method or "GET").lower()
+        if method != "options" and not hasattr(self, method):
+            raise MethodNotAllowed(request.method or "")  # 405 before any permission check
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
     def required_permission(self, request: Request) -> str | None:

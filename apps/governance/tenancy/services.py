@@ -151,6 +151,7 @@ def tenant_set_status(*, tenant: Tenant, status: str, reason: str = "", actor: s
         raise TenancyError.invalid({"status": [f"Status must be one of {', '.join(Tenant.Status.values)}."]})
     if tenant.schema_name in (get_public_schema_name(), settings.TENANT_BASE_SCHEMA):
         raise TenancyError.invalid({"status": ["The platform schemas cannot be suspended."]})
+    set_public_schema()  # tenant rows are written from the public schema, whatever ran before
     tenant.status = status
     tenant.suspended_at = timezone.now() if status == Tenant.Status.SUSPENDED else None
     tenant.suspended_reason = reason if status == Tenant.Status.SUSPENDED else ""
