@@ -208,9 +208,6 @@ def main() -> int:
     manage = [PY, str(ROOT / "manage.py")]
     run_step("migrating (public, tenant template, tenants)…", [*manage, "kiki_bootstrap"], env)
     run_step("collecting static files…", [*manage, "collectstatic", "--noinput", "-v0"], env)
-    run_step(
-        "preparing the demo LTV model…", [PY, "-m", "ml.ltv.demo_model", env["KIKI_LTV_MODEL_PATH"]], env
-    )
     run_step("seeding the demo workspace…", [*manage, "seed_demo"], env)
     bind = env.get("KIKI_BIND", "127.0.0.1:8000")
     port = bind.rsplit(":", 1)[-1]
