@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready
 
 from apps.core.logging import request_id_var, tenant_var
 
@@ -35,3 +35,16 @@ def _enter_context(task: Any = None, **kwargs: Any) -> None:
 def _leave_context(**kwargs: Any) -> None:
     request_id_var.set(None)
     tenant_var.set(None)
+
+
+@worker_ready.connect(dispatch_uid="kiki_worker_ready_heartbeat")
+def _first_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    """Report liveness at start-up; beat's periodic heartbeat task keeps it fresh afterwards."""
+    import socket
+
+    from apps.core import heartbeat
+
+    try:
+        heartbeat.beat("worker", detail={"host": socket.gethostname(), "event": "ready"})
+    except Exception:  # noqa: S110 - Redis down at start-up shows in /health, never blocks the worker
+        pass
