@@ -1,0 +1,182 @@
+"""Parsing, same-day merge, calibration cut, reproducibility and the backtest CLI end to end."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.ltv import synth, train
+from ml.ltv.data import DataError, parse_day, read_csv, summarise
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def write(path: Path, rows: list[list[str]], header=("customer_id", "date", "amount", "sku")) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_same_day_purchases_merge_and_summary(tmp_path):
+    tx = read_csv(
+        write(
+            tmp_path / "t.csv",
+            [
+                ["a", "2020-01-01", "10.00", "x"],
+                ["a", "2020-01-01T15:30:00", "5.50", "y"],
+                ["a", "2020-01-11", "20", "x"],
+                ["b", "2020-01-05", "7", "x"],
+                ["a", "2020-03-01", "99", "x"],
+            ],
+        )
+    )
+    assert len(tx.day) == 4
+    s = summarise(tx, parse_day("2020-01-31"))
+    a = list(tx.ids).index("a")
+    assert s.frequency[a] == 1
+    assert s.recency[a] == 10
+    assert s.t[a] == 30
+    assert s.monetary[a] == 20
+    assert s.first_value[a] == pytest.approx(15.5)
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "message"),
+    [
+        ([], ("customer_id", "date", "amount"), "no transactions"),
+        ([["a", "2020-01-01"]], ("customer_id", "date"), "lacks column"),
+        ([["a", "01/02/2020", "3"]], ("customer_id", "date", "amount"), "unparsable date"),
+        ([["a", "2020-01-01", "three"]], ("customer_id", "date", "amount"), "unparsable amount"),
+    ],
+)
+def test_bad_input_is_a_clear_error(tmp_path, rows, header, message):
+    with pytest.raises(DataError, match=message):
+        read_csv(write(tmp_path / "bad.csv", rows, header))
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ltv") / "tx.csv"
+    synth.write_csv(path, 1500, seed=5, days=500)
+    return path
+
+
+def test_training_is_reproducible(small_csv):
+    tx = read_csv(small_csv)
+    cal = parse_day("2024-02-15")
+    cfg = train.TrainConfig(max_epochs=4, patience=2, seed=3)
+    first = train.predict(train.fit(tx, cal, 90, cfg), tx, cal, 90)
+    second = train.predict(train.fit(tx, cal, 90, cfg), tx, cal, 90)
+    np.testing.assert_allclose(first["spend"], second["spend"], rtol=1e-5)
+
+
+def test_artefact_round_trip_and_promotion(small_csv, tmp_path):
+    tx = read_csv(small_csv)
+    cal = parse_day("2024-02-15")
+    result = train.fit(tx, cal, 90, train.TrainConfig(max_epochs=3, patience=2))
+    train.save(result, tmp_path / "m.pt")
+    loaded = train.load(tmp_path / "m.pt")
+    assert loaded.metadata["model_version"] == result.metadata["model_version"]
+    assert set(loaded.metadata["validation"]) == {"network", "bgnbd_gg", "blend"}
+    np.testing.assert_allclose(
+        train.predict(loaded, tx, cal, 90)["spend"], train.predict(result, tx, cal, 90)["spend"], rtol=1e-5
+    )
+    worse = {"validation": {"network": {"spend_mae": 1e9, "coverage_10_90": 0.0}}}
+    assert train.should_promote(result.metadata, worse)
+    assert not train.should_promote(worse, result.metadata)
+    assert train.should_promote(result.metadata, None)
+
+
+def run_backtest(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ml.ltv.backtest", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_backtest_cli_end_to_end(small_csv, tmp_path):
+    out = tmp_path / "preds.csv"
+    done = run_backtest(
+        "--transactions",
+        str(small_csv),
+        "--calibration-end",
+        "2024-02-15",
+        "--horizon-days",
+        "120",
+        "--out",
+        str(out),
+        "--seed",
+        "0",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dropped" in done.stderr
+    assert "bgnbd_gg" in done.stdout
+    assert "network" in done.stdout
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "customer_id",
+        "pred_transactions",
+        "pred_spend",
+        "pred_spend_low",
+        "pred_spend_high",
+    ]
+    assert len(rows) == len(read_csv(small_csv).ids)
+    assert len({r["customer_id"] for r in rows}) == len(rows)
+    spend = np.array([float(r["pred_spend"]) for r in rows])
+    low = np.array([float(r["pred_spend_low"]) for r in rows])
+    high = np.array([float(r["pred_spend_high"]) for r in rows])
+    assert np.all(spend >= 0)
+    assert np.all(low <= high)
+
+
+def test_backtest_never_reads_after_calibration_end(small_csv, tmp_path):
+    """Changing every row after the calibration end must not change a single prediction."""
+    with open(small_csv) as f:
+        rows = list(csv.reader(f))
+    cut = "2024-02-15"
+    tampered = [rows[0]] + [r if r[1] <= cut else [r[0], r[1], "99999.00"] for r in rows[1:]]
+    write(tmp_path / "t2.csv", tampered[1:], tuple(tampered[0]))
+    outs = []
+    for src, name in ((small_csv, "a.csv"), (tmp_path / "t2.csv", "b.csv")):
+        done = run_backtest(
+            "--transactions",
+            str(src),
+            "--calibration-end",
+            cut,
+            "--horizon-days",
+            "60",
+            "--out",
+            str(tmp_path / name),
+        )
+        assert done.returncode == 0, done.stderr
+        outs.append((tmp_path / name).read_text())
+    assert outs[0] == outs[1]
+
+
+def test_backtest_bad_input_exits_2(tmp_path):
+    bad = write(tmp_path / "bad.csv", [["a", "2020-13-01", "1"]], ("customer_id", "date", "amount"))
+    done = run_backtest(
+        "--transactions",
+        str(bad),
+        "--calibration-end",
+        "2020-12-31",
+        "--horizon-days",
+        "30",
+        "--out",
+        str(tmp_path / "p.csv"),
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error:")
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,356 @@
+"""Training with a time-based split, early stopping, artefact writing, and prediction at any horizon.
+
+Split of the calibration window (never random customers across time), with h = the inner horizon:
+    ...history...| t1 |--- h ---| t2 |--- h ---| calibration end
+- fit on inputs as of t1 with targets in (t1, t2], early-stop on inputs as of t2 with targets in
+  (t2, end]; the validation figures printed are those of (t2, end];
+- the final network is retrained on both periods for the chosen number of epochs;
+- predictions are made as of the calibration end. For a requested horizon H different from h, the
+  network's prediction for h is scaled per customer by the BG/NBD+GG ratio E[H]/E[h] (the baseline's
+  time shape carries the horizon; the network corrects the level).
+
+    python -m ml.ltv.train --transactions tx.csv --calibration-end 2024-06-30 --horizon-days 184 --out model.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import io
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml.ltv.baseline import BaselinePredictor
+from ml.ltv.data import Transactions, parse_day, read_csv, summarise
+from ml.ltv.features import WEEKS, Inputs, build, targets
+from ml.ltv.model import STATIC_FEATURES, LtvNet, decode, loss_fn
+
+ORIGINS = 4
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    hidden: int = 32
+    layers: int = 2
+    max_epochs: int = 40
+    patience: int = 5
+    batch_size: int = 512
+    lr: float = 3e-3
+    seed: int = 0
+
+
+@dataclass
+class Metrics:
+    spend_mae: float
+    purchases_mae: float
+    coverage_10_90: float
+    top20_capture: float
+    gini: float
+
+    @classmethod
+    def of(cls, pred: dict[str, np.ndarray], purchases: np.ndarray, spend: np.ndarray) -> Metrics:
+        order = np.argsort(-pred["spend"])
+        top = order[: max(1, len(order) // 5)]
+        total = spend.sum() or 1.0
+        cum = np.cumsum(spend[order]) / total
+        gini = float(2 * (cum.mean() - 0.5)) if len(cum) else 0.0
+        inside = (spend >= pred["spend_low"]) & (spend <= pred["spend_high"])
+        return cls(
+            spend_mae=float(np.abs(pred["spend"] - spend).mean()),
+            purchases_mae=float(np.abs(pred["purchases"] - purchases).mean()),
+            coverage_10_90=float(inside.mean()),
+            top20_capture=float(spend[top].sum() / total),
+            gini=gini,
+        )
+
+
+@dataclass
+class TrainResult:
+    net: LtvNet
+    config: TrainConfig
+    inner_horizon: int
+    best_epoch: int
+    validation: dict[str, Metrics]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _tensors(x: Inputs, mask: np.ndarray, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(x.seq[mask]).to(dev), torch.from_numpy(x.static[mask]).to(dev)
+
+
+def _run_epochs(
+    net: LtvNet,
+    data: list[tuple[torch.Tensor, ...]],
+    cfg: TrainConfig,
+    epochs: int,
+    val: tuple[torch.Tensor, ...] | None,
+    gen: torch.Generator,
+) -> tuple[int, dict[str, Any]]:
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    seq = torch.cat([d[0] for d in data])
+    static = torch.cat([d[1] for d in data])
+    yp = torch.cat([d[2] for d in data])
+    ys = torch.cat([d[3] for d in data])
+    best = (float("inf"), 0, copy.deepcopy(net.state_dict()))
+    stale = 0
+    for epoch in range(1, epochs + 1):
+        net.train()
+        perm = torch.randperm(len(seq), generator=gen).to(seq.device)
+        for i in range(0, len(seq), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(net(seq[idx], static[idx]), yp[idx], ys[idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+        if val is None:
+            continue
+        net.eval()
+        with torch.inference_mode():
+            val_loss = float(loss_fn(net(val[0], val[1]), val[2], val[3]))
+        if val_loss < best[0] - 1e-4:
+            best, stale = (val_loss, epoch, copy.deepcopy(net.state_dict())), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    if val is not None:
+        net.load_state_dict(best[2])
+        return best[1], best[2]
+    return epochs, net.state_dict()
+
+
+def net_predict(net: LtvNet, x: Inputs, dev: torch.device, batch: int = 4096) -> dict[str, np.ndarray]:
+    net.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(x.seq), batch):
+            outs.append(
+                net(
+                    torch.from_numpy(x.seq[i : i + batch]).to(dev),
+                    torch.from_numpy(x.static[i : i + batch]).to(dev),
+                )
+                .cpu()
+                .numpy()
+            )
+    pred = decode(np.concatenate(outs) if outs else np.zeros((0, 5), dtype=np.float32))
+    seen = x.summary.seen
+    return {k: np.where(seen, v, 0.0) for k, v in pred.items()}
+
+
+def inner_horizon(tx: Transactions, cal_end: int, horizon_days: int) -> int:
+    span = int(cal_end - tx.day.min())
+    return int(max(14, min(horizon_days, span // 3)))
+
+
+def fit(
+    tx: Transactions, cal_end: int, horizon_days: int, cfg: TrainConfig = TrainConfig(), log: Any = None
+) -> TrainResult:
+    """Train on data up to ``cal_end`` only."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)  # noqa: NPY002 - torch/numpy global seeding for reproducibility
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    dev = device()
+    tx = tx.until(cal_end)
+    h = inner_horizon(tx, cal_end, horizon_days)
+    t2, t1 = cal_end - h, cal_end - 2 * h
+    # Rolling training origins (t1, t1 - step, ...) so the network sees several seasons.
+    step = max(14, h // 2)
+    origins = [t1 - k * step for k in range(ORIGINS) if t1 - k * step > int(tx.day.min()) + 28] or [t1]
+    periods = []
+    for as_of in [*origins, t2]:
+        base = BaselinePredictor.fit(summarise(tx, as_of))
+        x = build(tx, as_of, h, base)
+        yp, ys = targets(tx, as_of, h)
+        periods.append((x, yp, ys, base))
+    x2, yp2, ys2, base2 = periods[-1]
+
+    def pack(x: Inputs, yp: np.ndarray, ys: np.ndarray) -> tuple[torch.Tensor, ...]:
+        m = x.summary.seen
+        seq, static = _tensors(x, m, dev)
+        return seq, static, torch.from_numpy(yp[m]).float().to(dev), torch.from_numpy(ys[m]).float().to(dev)
+
+    train_data = [pack(x, yp, ys) for x, yp, ys, _ in periods[:-1]]
+    val_data = pack(x2, yp2, ys2)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = LtvNet(cfg.hidden, cfg.layers).to(dev)
+    started = time.perf_counter()
+    best_epoch, _ = _run_epochs(net, train_data, cfg, cfg.max_epochs, val_data, gen)
+    m2 = x2.summary.seen
+    pred_net = net_predict(net, x2, dev)
+    # Blend weight of the network vs BG/NBD+GG, chosen on the validation period only (spend MAE).
+    weight = min(
+        BLEND_WEIGHTS,
+        key=lambda w: float(np.abs(blend(pred_net, x2.baseline, w)["spend"][m2] - ys2[m2]).mean()),
+    )
+    validation = {
+        "network": Metrics.of({k: v[m2] for k, v in pred_net.items()}, yp2[m2], ys2[m2]),
+        "bgnbd_gg": Metrics.of({k: v[m2] for k, v in x2.baseline.items()}, yp2[m2], ys2[m2]),
+        "blend": Metrics.of(
+            {k: v[m2] for k, v in blend(pred_net, x2.baseline, weight).items()}, yp2[m2], ys2[m2]
+        ),
+    }
+    if log:
+        log(f"early stopping chose {best_epoch} epoch(s) in {time.perf_counter() - started:.1f}s")
+    torch.manual_seed(cfg.seed)
+    final = LtvNet(cfg.hidden, cfg.layers).to(dev)
+    _run_epochs(
+        final, [*train_data, val_data], cfg, max(1, best_epoch), None, torch.Generator().manual_seed(cfg.seed)
+    )
+    final_baseline = BaselinePredictor.fit(summarise(tx, cal_end))
+    result = TrainResult(final, cfg, h, best_epoch, validation)
+    result.metadata = {
+        "blend_weight": weight,
+        "model_version": _version(final),
+        "data_window": {
+            "first_day": int(tx.day.min()),
+            "calibration_end_day": int(cal_end),
+            "split_days": [int(t1), int(t2)],
+            "training_origins": [int(o) for o in origins],
+            "inner_horizon_days": h,
+        },
+        "features": {
+            "sequence": ["transactions", "log1p_spend", "is_customer"],
+            "weeks": WEEKS,
+            "static": list(STATIC_FEATURES),
+        },
+        "config": asdict(cfg),
+        "validation": {k: asdict(v) for k, v in validation.items()},
+        "baseline": final_baseline.to_dict(),
+        "validation_baseline": base2.to_dict(),
+    }
+    return result
+
+
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def blend(net: dict[str, np.ndarray], base: dict[str, np.ndarray], weight: float) -> dict[str, np.ndarray]:
+    """weight × network + (1 − weight) × BG/NBD+GG, for every output."""
+    return {k: weight * net[k] + (1 - weight) * base[k] for k in net}
+
+
+def _version(net: LtvNet) -> str:
+    buf = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
+    return "drnn-" + hashlib.sha256(buf.getvalue()).hexdigest()[:12]
+
+
+def predict(result: TrainResult, tx: Transactions, as_of: int, horizon_days: int) -> dict[str, np.ndarray]:
+    """Network prediction for ``horizon_days`` as of ``as_of`` (rescaled from the inner horizon)."""
+    baseline = BaselinePredictor.from_dict(result.metadata["baseline"])
+    x = build(tx.until(as_of), as_of, result.inner_horizon, baseline)
+    pred = blend(
+        net_predict(result.net, x, device()), x.baseline, float(result.metadata.get("blend_weight", 1.0))
+    )
+    if horizon_days == result.inner_horizon:
+        return pred
+    wanted = baseline.predict(x.summary, horizon_days)
+    scale_n = np.divide(
+        wanted["purchases"],
+        x.baseline["purchases"],
+        out=np.ones(len(pred["spend"])),
+        where=x.baseline["purchases"] > 1e-9,
+    )
+    scale_s = np.divide(
+        wanted["spend"],
+        x.baseline["spend"],
+        out=np.ones(len(pred["spend"])),
+        where=x.baseline["spend"] > 1e-9,
+    )
+    return {
+        "purchases": pred["purchases"] * scale_n,
+        "spend": pred["spend"] * scale_s,
+        "spend_low": pred["spend_low"] * scale_s,
+        "spend_high": pred["spend_high"] * scale_s,
+    }
+
+
+def save(result: TrainResult, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "state_dict": {k: v.cpu() for k, v in result.net.state_dict().items()},
+            "config": asdict(result.config),
+            "inner_horizon": result.inner_horizon,
+            "best_epoch": result.best_epoch,
+            "metadata": result.metadata,
+        },
+        path,
+    )
+
+
+def load(path: str | Path) -> TrainResult:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = TrainConfig(**blob["config"])
+    net = LtvNet(cfg.hidden, cfg.layers)
+    net.load_state_dict(blob["state_dict"])
+    net.to(device())
+    validation = {k: Metrics(**v) for k, v in blob["metadata"]["validation"].items()}
+    return TrainResult(
+        net, cfg, int(blob["inner_horizon"]), int(blob["best_epoch"]), validation, blob["metadata"]
+    )
+
+
+def should_promote(
+    candidate: dict[str, Any], current: dict[str, Any] | None, *, coverage_tolerance: float = 0.05
+) -> bool:
+    """Promote only a model with a lower validation spend MAE whose interval coverage is not worse by
+    more than the tolerance (both from their artefacts' ``validation.network``)."""
+    if current is None:
+        return True
+    cand, cur = candidate["validation"]["network"], current["validation"]["network"]
+    return bool(
+        cand["spend_mae"] < cur["spend_mae"]
+        and cand["coverage_10_90"] >= cur["coverage_10_90"] - coverage_tolerance
+    )
+
+
+def format_metrics(validation: dict[str, Metrics]) -> str:
+    lines = [f"{'model':10} {'spend MAE':>10} {'purch MAE':>10} {'cov 10-90':>10} {'top20':>7} {'gini':>6}"]
+    for name, m in validation.items():
+        lines.append(
+            f"{name:10} {m.spend_mae:10.3f} {m.purchases_mae:10.4f} {m.coverage_10_90:10.3f} "
+            f"{m.top20_capture:7.3f} {m.gini:6.3f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Train the LTV dRNN on calibration data and write an artefact."
+    )
+    parser.add_argument("--transactions", required=True)
+    parser.add_argument("--calibration-end", required=True)
+    parser.add_argument("--horizon-days", type=int, default=365)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    tx = read_csv(args.transactions)
+    result = fit(
+        tx,
+        parse_day(args.calibration_end),
+        args.horizon_days,
+        TrainConfig(seed=args.seed),
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    save(result, args.out)
+    print(format_metrics(result.validation))
+    print(f"wrote {args.out} ({result.metadata['model_version']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
