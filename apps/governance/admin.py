@@ -100,17 +100,7 @@ class SecretAdmin(TenantOnlyAdmin):
 class ReportRunAdmin(TenantOnlyAdmin):
     list_display = ["id", "kind", "status", "requested_by", "created_at", "finished_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = [
-        "kind",
-        "status",
-        "requested_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "result",
-        "error",
-        "worker_schema",
-    ]
+    readonly_fields = list(ReportRun.SHOWN_FIELDS)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

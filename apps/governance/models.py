@@ -95,6 +95,19 @@ class ReportRun(models.Model):
     error = models.TextField(blank=True)
     worker_schema = models.CharField(max_length=63, blank=True, help_text="Schema the task ran in (audit).")
 
+    # What the admin and the API show of a run (both read-only).
+    SHOWN_FIELDS = (
+        "kind",
+        "status",
+        "requested_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "result",
+        "error",
+        "worker_schema",
+    )
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [("run_report", "Run reports")]

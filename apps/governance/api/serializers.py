@@ -64,18 +64,7 @@ class ApiKeyIssuedSerializer(ApiKeySerializer):
 class ReportRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReportRun
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "requested_by",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "result",
-            "error",
-            "worker_schema",
-        ]
+        fields = ["id", *ReportRun.SHOWN_FIELDS]
         read_only_fields = fields
 
 
