@@ -1,4 +1,4 @@
-"""`make run`: services, migrations, demo data, then web + Celery worker + beat as one group.
+"""`make run`: services, migrations, demo data, then web + Celery worker + beat + ml worker as one group.
 
 - PostgreSQL and Redis come from DATABASE_URL / REDIS_URL, or start embedded (kiki_project.devstack).
 - Children share one environment and print through here, each line prefixed with its name.
@@ -88,6 +88,7 @@ def build_env(database_url: str, redis_url: str, data_dir: Path) -> dict[str, st
         DJANGO_SETTINGS_MODULE="kiki_project.settings",
         PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
         PYTHONUNBUFFERED="1",
+        KIKI_LTV_MODEL_PATH=env.get("KIKI_LTV_MODEL_PATH") or str(data_dir / "models" / "ltv-demo.pt"),
         LC_ALL=env.get("LC_ALL", "C.UTF-8"),
     )
     return env
@@ -142,6 +143,7 @@ def children(env: dict[str, str], data_dir: Path) -> list[Child]:
                 str(data_dir / "celerybeat-schedule"),
             ],
         ),
+        ("ml", [PY, "-m", "ml.serving.worker"]),
     ]
     return [Child(name, argv, COLOURS[i % len(COLOURS)]) for i, (name, argv) in enumerate(specs)]
 
@@ -208,6 +210,11 @@ def main() -> int:
     manage = [PY, str(ROOT / "manage.py")]
     run_step("migrating (public, tenant template, tenants)…", [*manage, "kiki_bootstrap"], env)
     run_step("collecting static files…", [*manage, "collectstatic", "--noinput", "-v0"], env)
+    run_step(
+        "preparing the demo LTV model (first run trains one, ~30 s)…",
+        [PY, "-m", "ml.ltv.demo_model", env["KIKI_LTV_MODEL_PATH"]],
+        env,
+    )
     run_step("seeding the demo workspace…", [*manage, "seed_demo"], env)
     bind = env.get("KIKI_BIND", "127.0.0.1:8000")
     port = bind.rsplit(":", 1)[-1]

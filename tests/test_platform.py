@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 from django.test import Client
 from django_tenants.utils import schema_context
 
@@ -107,13 +110,21 @@ def test_health_names_failing_parts_and_recovers(tenants, platform_redis):
     public = Client(HTTP_HOST="localhost")
     failing = public.get("/health")
     assert failing.status_code == 503
-    assert set(failing.json()["failing"]) == {"worker", "beat"}
+    assert set(failing.json()["failing"]) == {"worker", "beat", "ml_worker"}
     assert failing.json()["components"]["database"]["ok"] is True
     heartbeat.beat("worker")
     heartbeat.beat("beat")
+    assert public.get("/health").json()["failing"] == ["ml_worker"]
+    from apps.core.ml import ml_redis
+
+    ml_redis().set(
+        "kiki:ml:heartbeat:test-worker", json.dumps({"ts": time.time(), "model_version": "drnn-test"}), ex=30
+    )
     healthy = public.get("/health")
     assert healthy.status_code == 200, healthy.json()
     assert healthy.json()["status"] == "ok"
+    assert healthy.json()["components"]["ml_worker"]["model_versions"] == ["drnn-test"]
+    ml_redis().delete("kiki:ml:heartbeat:test-worker")
 
 
 def test_metrics_endpoint_exports_prometheus_text(tenants):

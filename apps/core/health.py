@@ -44,11 +44,18 @@ def check_heartbeat(component: str) -> dict[str, Any]:
     return {"ok": age <= limit, "age_s": round(age, 1), "max_age_s": limit}
 
 
+def check_ml() -> dict[str, Any]:
+    from apps.core.ml import ml_worker_status
+
+    return ml_worker_status(max_age_s=settings.KIKI_HEARTBEAT_MAX_AGE_S)
+
+
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": check_database,
     "redis": check_redis,
     "worker": lambda: check_heartbeat("worker"),
     "beat": lambda: check_heartbeat("beat"),
+    "ml_worker": check_ml,
 }
 
 

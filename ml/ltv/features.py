@@ -20,10 +20,13 @@ class Inputs:
     baseline: dict[str, np.ndarray]
 
 
-def build(tx: Transactions, as_of: int, horizon_days: float, baseline: BaselinePredictor) -> Inputs:
-    s = summarise(tx, as_of)
-    base = baseline.predict(s, horizon_days)
-    static = np.stack(
+def static_vector(
+    s: Summary, as_of: np.ndarray | int, horizon_days: float, base: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The static inputs, from summaries and the baseline's prediction for the same horizon."""
+    as_of_arr = np.broadcast_to(np.asarray(as_of, dtype=np.float64), s.t.shape)
+    season = 2 * np.pi * (as_of_arr % 365.25) / 365.25
+    return np.stack(
         [
             np.log1p(s.first_value),
             np.log1p(s.t / 7),
@@ -33,12 +36,17 @@ def build(tx: Transactions, as_of: int, horizon_days: float, baseline: BaselineP
             np.full(len(s.t), np.log(horizon_days)),
             np.log1p(base["purchases"]),
             np.log1p(base["spend"]),
-            np.full(len(s.t), np.sin(2 * np.pi * (as_of % 365.25) / 365.25)),
-            np.full(len(s.t), np.cos(2 * np.pi * (as_of % 365.25) / 365.25)),
+            np.sin(season),
+            np.cos(season),
         ],
         axis=1,
     ).astype(np.float32)
-    return Inputs(weekly_sequences(tx, as_of, WEEKS), static, s, base)
+
+
+def build(tx: Transactions, as_of: int, horizon_days: float, baseline: BaselinePredictor) -> Inputs:
+    s = summarise(tx, as_of)
+    base = baseline.predict(s, horizon_days)
+    return Inputs(weekly_sequences(tx, as_of, WEEKS), static_vector(s, as_of, horizon_days, base), s, base)
 
 
 def targets(tx: Transactions, as_of: int, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:

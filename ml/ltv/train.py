@@ -247,34 +247,39 @@ def _version(net: LtvNet) -> str:
     return "drnn-" + hashlib.sha256(buf.getvalue()).hexdigest()[:12]
 
 
-def predict(result: TrainResult, tx: Transactions, as_of: int, horizon_days: int) -> dict[str, np.ndarray]:
-    """Network prediction for ``horizon_days`` as of ``as_of`` (rescaled from the inner horizon)."""
-    baseline = BaselinePredictor.from_dict(result.metadata["baseline"])
-    x = build(tx.until(as_of), as_of, result.inner_horizon, baseline)
-    pred = blend(
-        net_predict(result.net, x, device()), x.baseline, float(result.metadata.get("blend_weight", 1.0))
-    )
-    if horizon_days == result.inner_horizon:
-        return pred
-    wanted = baseline.predict(x.summary, horizon_days)
+def finish(
+    net: dict[str, np.ndarray],
+    base_h: dict[str, np.ndarray],
+    base_big_h: dict[str, np.ndarray],
+    weight: float,
+) -> dict[str, np.ndarray]:
+    """Blend the network's inner-horizon prediction with the baseline's, then carry it to the requested
+    horizon with the baseline's per-customer ratio E[H]/E[h]. Shared by the backtest and serving."""
+    pred = blend(net, base_h, weight)
+    ones = np.ones(len(pred["spend"]))
     scale_n = np.divide(
-        wanted["purchases"],
-        x.baseline["purchases"],
-        out=np.ones(len(pred["spend"])),
-        where=x.baseline["purchases"] > 1e-9,
+        base_big_h["purchases"], base_h["purchases"], out=ones.copy(), where=base_h["purchases"] > 1e-9
     )
-    scale_s = np.divide(
-        wanted["spend"],
-        x.baseline["spend"],
-        out=np.ones(len(pred["spend"])),
-        where=x.baseline["spend"] > 1e-9,
-    )
+    scale_s = np.divide(base_big_h["spend"], base_h["spend"], out=ones.copy(), where=base_h["spend"] > 1e-9)
     return {
         "purchases": pred["purchases"] * scale_n,
         "spend": pred["spend"] * scale_s,
         "spend_low": pred["spend_low"] * scale_s,
         "spend_high": pred["spend_high"] * scale_s,
     }
+
+
+def predict(result: TrainResult, tx: Transactions, as_of: int, horizon_days: int) -> dict[str, np.ndarray]:
+    """Prediction for ``horizon_days`` as of ``as_of``."""
+    baseline = BaselinePredictor.from_dict(result.metadata["baseline"])
+    x = build(tx.until(as_of), as_of, result.inner_horizon, baseline)
+    big_h = x.baseline if horizon_days == result.inner_horizon else baseline.predict(x.summary, horizon_days)
+    return finish(
+        net_predict(result.net, x, device()),
+        x.baseline,
+        big_h,
+        float(result.metadata.get("blend_weight", 1.0)),
+    )
 
 
 def save(result: TrainResult, path: str | Path) -> None:

@@ -1,0 +1,140 @@
+"""LTV serving: Redis round trip, model alone, end to end at batch 1, and throughput with 8 clients.
+
+Measured in one run; prints ratios. Uses REDIS_URL (default redis://127.0.0.1:6379) db 14, which it
+empties, trains a small model on generated data, and starts/stops its own worker process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import redis
+
+from ml.ltv import synth, train
+from ml.ltv.data import parse_day, read_csv, summarise, weekly_sequences
+from ml.ltv.features import WEEKS
+from ml.serving.client import LtvClient
+from ml.serving.scorer import Scorer
+from ml.serving.wire import ScoreItem
+from ml.serving.worker import read_heartbeats
+
+ROOT = Path(__file__).resolve().parent.parent
+CAL = "2024-02-15"
+
+
+def pct(samples: list[float]) -> tuple[float, float]:
+    arr = np.array(samples) * 1e3
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+def url() -> str:
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if base.startswith("unix://"):
+        return base.split("?")[0] + "?db=14"
+    return base.rsplit("/", 1)[0] + "/14"
+
+
+def _client_loop(args: tuple[str, list[ScoreItem], float, float]) -> int:
+    """Each client starts at the same wall-clock moment (after its imports) and runs for `seconds`."""
+    redis_url, items, start_at, seconds = args
+    client = LtvClient(redis_url)
+    while time.time() < start_at:
+        time.sleep(0.001)
+    n = 0
+    while time.time() < start_at + seconds:
+        client.score(items[n % len(items)], horizon_days=90, timeout_ms=1000)
+        n += 1
+    return n
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="kiki-bench-"))
+    synth.write_csv(tmp / "tx.csv", 2000, seed=3, days=500)
+    tx = read_csv(tmp / "tx.csv")
+    day = parse_day(CAL)
+    train.save(train.fit(tx, day, 60, train.TrainConfig(max_epochs=3, patience=1)), tmp / "m.pt")
+    scorer = Scorer.from_path(str(tmp / "m.pt"))
+    s = summarise(tx, day)
+    seqs = weekly_sequences(tx, day, WEEKS)
+    idx = np.flatnonzero(s.seen)[:256]
+    states = scorer.encode(seqs[idx])
+    items = [
+        ScoreItem(s.frequency[i], s.recency[i], s.t[i], s.monetary[i], s.first_value[i], day, state=states[k])
+        for k, i in enumerate(idx)
+    ]
+    wire_items = [
+        {
+            "rfm": [it.frequency, it.recency, it.t, it.monetary, it.first_value],
+            "as_of_day": day,
+            "state": it.state.astype(np.float32).tobytes(),
+        }
+        for it in items
+    ]  # type: ignore[union-attr]
+    r = redis.Redis.from_url(url())
+    r.flushdb()
+
+    ping = []
+    for _ in range(2000):
+        t0 = time.perf_counter()
+        r.ping()
+        ping.append(time.perf_counter() - t0)
+    fwd = []
+    for k in range(2000):
+        t0 = time.perf_counter()
+        scorer.score([wire_items[k % len(wire_items)]], 90)
+        fwd.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    reps = 20
+    for _ in range(reps):
+        scorer.score(wire_items[:64], 90)
+    raw_throughput = reps * 64 / (time.perf_counter() - t0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ml.serving.worker", "--redis-url", url(), "--model", str(tmp / "m.pt")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while not read_heartbeats(r):
+            time.sleep(0.05)
+        client = LtvClient(r)
+        e2e = []
+        fallbacks = 0
+        for k in range(2000):
+            t0 = time.perf_counter()
+            p = client.score(items[k % len(items)], horizon_days=90, timeout_ms=1000)
+            e2e.append(time.perf_counter() - t0)
+            fallbacks += p.fallback
+        seconds = 5.0
+        with mp.get_context("spawn").Pool(8) as pool:
+            start_at = time.time() + 20  # spawned clients import torch first
+            counts = pool.map(_client_loop, [(url(), items, start_at, seconds)] * 8)
+        served = sum(counts) / seconds
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+        r.flushdb()
+    (pp50, pp99), (fp50, fp99), (ep50, ep99) = pct(ping), pct(fwd), pct(e2e)
+    print(f"redis PING round trip        p50 {pp50:.3f} ms  p99 {pp99:.3f} ms")
+    print(f"model alone, batch 1         p50 {fp50:.3f} ms  p99 {fp99:.3f} ms")
+    print(f"end to end, batch 1          p50 {ep50:.3f} ms  p99 {ep99:.3f} ms  (fallbacks: {fallbacks})")
+    print(
+        f"  ratio p99 e2e / (p99 redis + p99 model) = {ep99 / (pp99 + fp99):.2f}  (goal <= 2, and p99 <= 1 ms)"
+    )
+    print(
+        f"throughput, 8 client processes: {served:,.0f} predictions/s; raw model at batch 64: {raw_throughput:,.0f}/s"
+    )
+    print(f"  ratio served / raw = {served / raw_throughput:.2f}")

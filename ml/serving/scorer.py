@@ -1,0 +1,82 @@
+"""The worker's model: an artefact loaded once, scoring a batch in one vectorised pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml.ltv.baseline import BaselinePredictor
+from ml.ltv.data import Summary
+from ml.ltv.features import WEEKS, static_vector
+from ml.ltv.model import SEQ_FEATURES, decode
+from ml.ltv.train import TrainResult, finish, load
+from ml.serving.wire import WireError
+
+
+class Scorer:
+    def __init__(self, result: TrainResult | None, baseline: BaselinePredictor) -> None:
+        self.result = result
+        self.baseline = baseline
+        self.version = result.metadata["model_version"] if result else baseline.version
+        self.state_dim = result.net.gru.hidden_size if result else 0
+        if result is not None:
+            result.net.eval()
+
+    @classmethod
+    def from_path(cls, path: str | None) -> Scorer:
+        if path:
+            result = load(path)
+            return cls(result, BaselinePredictor.from_dict(result.metadata["baseline"]))
+        return cls(None, BaselinePredictor.default())
+
+    def score(self, items: list[dict[str, Any]], horizon_days: float) -> list[list[float]]:
+        if horizon_days <= 0:
+            raise WireError("horizon_days must be positive")
+        try:
+            rfm = np.array([it["rfm"] for it in items], dtype=np.float64).reshape(len(items), 5)
+            as_of = np.array([it.get("as_of_day", 0) for it in items], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"bad item: {exc}") from exc
+        s = Summary(rfm[:, 0], rfm[:, 1], rfm[:, 2], rfm[:, 3], rfm[:, 4], np.ones(len(items), dtype=bool))
+        if self.result is None:
+            out = self.baseline.predict(s, horizon_days, samples=64)
+        else:
+            h = self.result.inner_horizon
+            base_h = self.baseline.predict(s, h, samples=64)
+            base_big = base_h if horizon_days == h else self.baseline.predict(s, horizon_days, samples=64)
+            net = self._network(items, static_vector(s, as_of, h, base_h))
+            out = finish(net, base_h, base_big, float(self.result.metadata.get("blend_weight", 1.0)))
+        return np.stack(
+            [out["purchases"], out["spend"], out["spend_low"], out["spend_high"]], axis=1
+        ).tolist()
+
+    def encode(self, seq: np.ndarray) -> np.ndarray:
+        assert self.result is not None
+        with torch.inference_mode():
+            return self.result.net.encode(torch.from_numpy(seq.astype(np.float32))).numpy()
+
+    def _network(self, items: list[dict[str, Any]], static: np.ndarray) -> dict[str, np.ndarray]:
+        assert self.result is not None
+        states = np.zeros((len(items), self.state_dim), dtype=np.float32)
+        need_seq = [i for i, it in enumerate(items) if "state" not in it]
+        for i, it in enumerate(items):
+            if "state" in it:
+                states[i] = np.frombuffer(it["state"], dtype=np.float32).reshape(self.state_dim)
+        if need_seq:
+            try:
+                seqs = np.stack(
+                    [
+                        np.frombuffer(items[i]["seq"], dtype=np.float32).reshape(WEEKS, SEQ_FEATURES)
+                        for i in need_seq
+                    ]
+                )
+            except (KeyError, ValueError) as exc:
+                raise WireError(
+                    f"item needs a state of {self.state_dim} or a seq of {WEEKS}x{SEQ_FEATURES} floats"
+                ) from exc
+            states[need_seq] = self.encode(seqs)
+        with torch.inference_mode():
+            out = self.result.net.head_from_state(torch.from_numpy(states), torch.from_numpy(static)).numpy()
+        return decode(out)

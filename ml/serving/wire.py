@@ -1,0 +1,106 @@
+"""Wire format v1 between the LTV client and the ml worker (msgpack over Redis lists).
+
+Request, pushed (RPUSH) on the queue list ``kiki:ml:ltv:requests``:
+    {"v": 1, "id": str, "reply_to": str, "deadline_ms": int (unix ms), "horizon_days": float,
+     "items": [{"rfm": [frequency, recency_days, t_days, monetary, first_value], "as_of_day": int,
+                "state": bytes (float32, the GRU state) | absent, "seq": bytes (float32, WEEKS×3) | absent}]}
+Reply, pushed on ``reply_to`` (expires after REPLY_TTL_S):
+    {"v": 1, "id": str, "ok": bool, "error": str | None, "model_version": str,
+     "items": [[purchases, spend, spend_low, spend_high], ...]}
+Either ``state`` (precomputed ahead, the fast path) or ``seq`` (the worker runs the GRU) may be sent;
+with neither, the worker answers from the BG/NBD+GG baseline for that item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+
+VERSION = 1
+QUEUE = "kiki:ml:ltv:requests"
+REPLY_PREFIX = "kiki:ml:ltv:reply:"
+HEARTBEAT_PREFIX = "kiki:ml:heartbeat:"
+REPLY_TTL_S = 30
+
+
+class WireError(ValueError):
+    """A malformed or unsupported message."""
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    frequency: float
+    recency: float
+    t: float
+    monetary: float
+    first_value: float
+    as_of_day: int
+    state: np.ndarray | None = None
+    seq: np.ndarray | None = None
+
+    def validate(self) -> None:
+        if min(self.frequency, self.recency, self.t, self.monetary, self.first_value) < 0:
+            raise ValueError("rfm values must be non-negative")
+        if self.recency > self.t:
+            raise ValueError("recency cannot exceed t (days since first purchase)")
+
+
+def encode_request(
+    req_id: str, reply_to: str, deadline_ms: int, horizon_days: float, items: list[ScoreItem]
+) -> bytes:
+    payload = []
+    for it in items:
+        entry: dict[str, Any] = {
+            "rfm": [it.frequency, it.recency, it.t, it.monetary, it.first_value],
+            "as_of_day": int(it.as_of_day),
+        }
+        if it.state is not None:
+            entry["state"] = np.asarray(it.state, dtype=np.float32).tobytes()
+        if it.seq is not None:
+            entry["seq"] = np.asarray(it.seq, dtype=np.float32).tobytes()
+        payload.append(entry)
+    return msgpack.packb(
+        {
+            "v": VERSION,
+            "id": req_id,
+            "reply_to": reply_to,
+            "deadline_ms": int(deadline_ms),
+            "horizon_days": float(horizon_days),
+            "items": payload,
+        }
+    )
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    try:
+        message = msgpack.unpackb(raw)
+    except Exception as exc:
+        raise WireError(f"not msgpack: {exc}") from exc
+    if not isinstance(message, dict) or message.get("v") != VERSION:
+        raise WireError(
+            f"unsupported wire version {message.get('v') if isinstance(message, dict) else None!r}"
+        )
+    return message
+
+
+def encode_reply(
+    req_id: str,
+    *,
+    ok: bool,
+    model_version: str = "",
+    items: list[list[float]] | None = None,
+    error: str | None = None,
+) -> bytes:
+    return msgpack.packb(
+        {
+            "v": VERSION,
+            "id": req_id,
+            "ok": ok,
+            "error": error,
+            "model_version": model_version,
+            "items": items or [],
+        }
+    )
