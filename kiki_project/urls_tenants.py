@@ -1,18 +1,20 @@
 """Tenant hosts (<slug>.<base domain>): tenant admin, the tenant API and its docs."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.bidding.api.ltv import LtvScoreView
 from apps.core.health import health
 from apps.governance.tenancy.views import handoff
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("dj_rest_auth.urls")),
     path("", include("apps.governance.api.urls")),
     path("stores/", include("apps.stores.api.urls")),
     path("bidding/", include("apps.bidding.api.urls")),
+    path("ltv/score", LtvScoreView.as_view(), name="ltv-score"),
     path("billing/", include("apps.billing.api.urls")),
     path("recon/", include("apps.recon.api.urls")),
 ]

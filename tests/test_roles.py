@@ -153,7 +153,12 @@ def test_roles_exist_in_every_tenant_with_the_expected_permissions(tenants, sche
             for p in Group.objects.get(name="Admin").permissions.all()
         }
     writes = {p for p in analyst if not p.split(".")[1].startswith("view_")}
-    assert writes == {"governance.run_report", "governance.propose_action", "recon.run_reconciliation"}
+    assert writes == {
+        "governance.run_report",
+        "governance.propose_action",
+        "recon.run_reconciliation",
+        "bidding.score_ltv",
+    }
     assert not {"governance.view_apikey", "governance.view_secret", "authtoken.view_token"} & analyst
     assert {
         "governance.approve_money_movement",

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import redis
 from django.conf import settings
 
+from ml.ltv.data import from_arrays, summarise, weekly_sequences
+from ml.ltv.features import WEEKS
+from ml.serving.client import LtvClient
+from ml.serving.wire import ScoreItem
 from ml.serving.worker import read_heartbeats
 
 
@@ -29,3 +36,60 @@ def ml_worker_status(*, max_age_s: float) -> dict[str, Any]:
         "workers": len(fresh),
         "model_versions": sorted({str(b["model_version"]) for b in fresh}),
     }
+
+
+@dataclass(frozen=True)
+class CustomerHistory:
+    ref: str
+    days: list[int]  # purchase days (days since 1970-01-01, UTC)
+    amounts: list[float]
+
+
+@dataclass(frozen=True)
+class LtvScore:
+    ref: str
+    purchases: float
+    spend: float
+    spend_low: float
+    spend_high: float
+    model_version: str
+    fallback: bool
+
+
+def ltv_score_histories(
+    customers: list[CustomerHistory],
+    *,
+    as_of_day: int,
+    horizon_days: int,
+    timeout_ms: int = 200,
+    on_result: Callable[[float, bool], None] | None = None,
+) -> list[LtvScore]:
+    """Build each customer's features from its purchase history (ml.ltv) and score them in one request
+    to the ml worker; the client falls back to BG/NBD+GG by itself when the worker cannot answer."""
+    refs = np.array([c.ref for c in customers for _ in c.days])
+    days = np.array([d for c in customers for d in c.days], dtype=np.int64)
+    amounts = np.array([a for c in customers for a in c.amounts], dtype=np.float64)
+    tx = from_arrays(refs, days, amounts)
+    s = summarise(tx, as_of_day)
+    seqs = weekly_sequences(tx, as_of_day, WEEKS)
+    index = {str(ref): i for i, ref in enumerate(tx.ids)}
+    items = []
+    for c in customers:
+        i = index[c.ref]
+        items.append(
+            ScoreItem(
+                float(s.frequency[i]),
+                float(s.recency[i]),
+                float(s.t[i]),
+                float(s.monetary[i]),
+                float(s.first_value[i]),
+                as_of_day,
+                seq=seqs[i],
+            )
+        )
+    client = LtvClient(ml_redis(), on_result=on_result)
+    predictions = client.score_many(items, horizon_days=horizon_days, timeout_ms=timeout_ms)
+    return [
+        LtvScore(c.ref, p.purchases, p.spend, p.spend_low, p.spend_high, p.model_version, p.fallback)
+        for c, p in zip(customers, predictions, strict=True)
+    ]

@@ -37,6 +37,7 @@ ANALYST_ACTIONS = {
     ("governance", "run_report"),
     ("governance", "propose_action"),
     ("recon", "run_reconciliation"),
+    ("bidding", "score_ltv"),
 }
 
 
