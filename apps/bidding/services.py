@@ -31,6 +31,6 @@ def ltv_score(
     scores = ltv_score_histories(
         histories, as_of_day=(as_of - EPOCH).days, horizon_days=horizon_days, on_result=observe
     )
-    total = sum(int(Decimal(str(s.spend)) * MICROS) for s in scores)
+    total = sum(int(Decimal(str(s.prediction.spend)) * MICROS) for s in scores)
     PREDICTED_LTV.labels(tenant=schema).inc(total)
     return scores

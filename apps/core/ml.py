@@ -13,7 +13,7 @@ from django.conf import settings
 
 from ml.ltv.data import from_arrays, summarise, weekly_sequences
 from ml.ltv.features import WEEKS
-from ml.serving.client import LtvClient
+from ml.serving.client import LtvClient, Prediction
 from ml.serving.wire import ScoreItem
 from ml.serving.worker import read_heartbeats
 
@@ -48,12 +48,7 @@ class CustomerHistory:
 @dataclass(frozen=True)
 class LtvScore:
     ref: str
-    purchases: float
-    spend: float
-    spend_low: float
-    spend_high: float
-    model_version: str
-    fallback: bool
+    prediction: Prediction
 
 
 def ltv_score_histories(
@@ -89,7 +84,4 @@ def ltv_score_histories(
         )
     client = LtvClient(ml_redis(), on_result=on_result)
     predictions = client.score_many(items, horizon_days=horizon_days, timeout_ms=timeout_ms)
-    return [
-        LtvScore(c.ref, p.purchases, p.spend, p.spend_low, p.spend_high, p.model_version, p.fallback)
-        for c, p in zip(customers, predictions, strict=True)
-    ]
+    return [LtvScore(c.ref, p) for c, p in zip(customers, predictions, strict=True)]

@@ -84,14 +84,14 @@ class LtvScoreView(TenantAPIView):
         body = [
             {
                 "id": s.ref,
-                "expected_purchases": round(s.purchases, 6),
-                "expected_spend": str(money(s.spend)),
-                "expected_spend_micros": int(Decimal(str(s.spend)) * MICROS),
-                "spend_p10": str(money(s.spend_low)),
-                "spend_p90": str(money(s.spend_high)),
-                "model_version": s.model_version,
-                "fallback": s.fallback,
+                "expected_purchases": round(p.purchases, 6),
+                "expected_spend": str(money(p.spend)),
+                "expected_spend_micros": int(Decimal(str(p.spend)) * MICROS),
+                "spend_p10": str(money(p.spend_low)),
+                "spend_p90": str(money(p.spend_high)),
+                "model_version": p.model_version,
+                "fallback": p.fallback,
             }
-            for s in scores
+            for s, p in ((s, s.prediction) for s in scores)
         ]
         return Response({"as_of": v["as_of"].isoformat(), "horizon_days": v["horizon_days"], "results": body})
