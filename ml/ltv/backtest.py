@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from ml.ltv.data import DataError, parse_day, read_csv
+from ml.ltv.data import DataError, cut, parse_day, read_csv
 from ml.ltv.train import TrainConfig, fit, format_metrics, predict
 
 
@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    later = int((tx.day > cal_end).sum())
-    calibration = tx.until(cal_end)
+    calibration, later = cut(tx, cal_end)
     if later:
         print(
             f"dropped {later} transaction(s) dated after {args.calibration_end}; they are never read",

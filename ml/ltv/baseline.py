@@ -11,11 +11,35 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special
 
 from ml.ltv.data import Summary
+
+
+def as_summary(
+    frequency: Summary | np.ndarray,
+    recency: np.ndarray | None,
+    t: np.ndarray | None,
+    monetary: np.ndarray | None,
+) -> Summary:
+    """A Summary from RFM arrays (every customer counted as seen); a Summary passes through."""
+    if isinstance(frequency, Summary):
+        return frequency
+    if recency is None or t is None or monetary is None:
+        raise TypeError("need frequency, recency, T and monetary arrays")
+    x = np.asarray(frequency, dtype=np.float64)
+    arrays = [np.broadcast_to(np.asarray(v, dtype=np.float64), x.shape) for v in (recency, t, monetary)]
+    return Summary(
+        frequency=x,
+        recency=arrays[0].copy(),
+        t=arrays[1].copy(),
+        monetary=arrays[2].copy(),
+        first_value=arrays[2].copy(),
+        seen=np.ones(x.shape, dtype=bool),
+    )
 
 
 def bgnbd_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -83,7 +107,16 @@ class BaselinePredictor:
         return cls(bgnbd=(0.24, 30.0, 0.79, 2.43), gamma_gamma=(6.25, 3.74, 15.44))
 
     @classmethod
-    def fit(cls, s: Summary) -> BaselinePredictor:
+    def fit(
+        cls,
+        s: Summary | np.ndarray,
+        recency: np.ndarray | None = None,
+        t: np.ndarray | None = None,
+        monetary: np.ndarray | None = None,
+    ) -> BaselinePredictor:
+        """MLE fit; returns a new predictor. Call as ``fit(summary)`` or ``fit(freq, rec, T, mon)``
+        (arrays in days; ``mon`` = mean repeat-transaction value, 0 when freq == 0)."""
+        s = as_summary(s, recency, t, monetary)
         seen = s.seen
         x, tx, t = s.frequency[seen], s.recency[seen], s.t[seen]
         if len(x) < 10:
@@ -117,8 +150,23 @@ class BaselinePredictor:
         return (p * (gamma + x * m)) / (p * x + q - 1)
 
     def predict(
-        self, s: Summary, horizon_days: float, *, samples: int = 256, seed: int = 0
+        self,
+        s: Summary | np.ndarray,
+        *args: Any,
+        samples: int = 256,
+        seed: int = 0,
     ) -> dict[str, np.ndarray]:
+        """``predict(summary, horizon_days)`` or ``predict(freq, rec, T, mon, horizon_days)`` →
+        dict of arrays ``purchases``, ``spend``, ``spend_low``, ``spend_high`` (10 % / 90 %)."""
+        if isinstance(s, Summary):
+            if len(args) != 1:
+                raise TypeError("predict(summary, horizon_days)")
+            horizon_days = float(args[0])
+        else:
+            if len(args) != 4:
+                raise TypeError("predict(freq, rec, T, mon, horizon_days)")
+            s = as_summary(s, args[0], args[1], args[2])
+            horizon_days = float(args[3])
         bg = np.array(self.bgnbd)
         purchases = np.where(s.seen, bgnbd_expected(bg, s.frequency, s.recency, s.t, horizon_days), 0.0)
         per_tx = self.expected_spend_per_tx(s.frequency, s.monetary)

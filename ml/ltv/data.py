@@ -111,6 +111,11 @@ def from_arrays(customer_ids: np.ndarray, days: np.ndarray, amounts: np.ndarray)
     return Transactions(uniq, cust[first].astype(np.int64), days[first], summed)
 
 
+def cut(tx: Transactions, calibration_end: int) -> tuple[Transactions, int]:
+    """Transactions dated on or before ``calibration_end`` and the number of later (dropped) ones."""
+    return tx.until(calibration_end), int((tx.day > calibration_end).sum())
+
+
 @dataclass(frozen=True)
 class Summary:
     """BG/NBD + Gamma-Gamma inputs per customer, as of a day (customers not yet seen: seen=False)."""

@@ -86,3 +86,20 @@ def test_roundtrip_default_and_interval_sanity():
     assert np.all(out["spend_low"] <= out["spend"])
     assert np.all(out["spend"] <= out["spend_high"])
     assert out["purchases"][2] > out["purchases"][0]  # a frequent, recent buyer buys more
+
+
+def test_array_api_matches_summary_api():
+    x, tx, t, _ = simulate_bgnbd(1500, (0.3, 20.0, 0.8, 2.5), 300.0, seed=4)
+    rng = np.random.default_rng(4)
+    mon = np.where(x > 0, rng.gamma(4.0, 12.0, len(x)), 0.0)
+    by_arrays = BaselinePredictor.fit(x, tx, t, mon)
+    by_summary = BaselinePredictor.fit(summary(x, tx, t, mon))
+    assert by_arrays == by_summary
+    out = by_arrays.predict(x, tx, t, mon, 120)
+    ref = by_summary.predict(summary(x, tx, t, mon), 120)
+    assert set(out) == {"purchases", "spend", "spend_low", "spend_high"}
+    for key in out:
+        np.testing.assert_allclose(out[key], ref[key])
+    assert np.all(np.isfinite(out["spend"]))
+    with pytest.raises(TypeError):
+        by_arrays.predict(x, tx, 120)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.ltv import synth, train
-from ml.ltv.data import DataError, parse_day, read_csv, summarise
+from ml.ltv import evaluate, synth, train
+from ml.ltv.data import DataError, cut, parse_day, read_csv, summarise
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -38,6 +38,9 @@ def test_same_day_purchases_merge_and_summary(tmp_path):
         )
     )
     assert len(tx.day) == 4
+    calibration, dropped = cut(tx, parse_day("2020-01-31"))
+    assert dropped == 1
+    assert len(calibration.day) == 3
     s = summarise(tx, parse_day("2020-01-31"))
     a = list(tx.ids).index("a")
     assert s.frequency[a] == 1
@@ -105,7 +108,7 @@ def run_backtest(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_backtest_cli_end_to_end(small_csv, tmp_path):
+def test_backtest_cli_end_to_end(small_csv, tmp_path, capsys):
     out = tmp_path / "preds.csv"
     done = run_backtest(
         "--transactions",
@@ -139,14 +142,19 @@ def test_backtest_cli_end_to_end(small_csv, tmp_path):
     high = np.array([float(r["pred_spend_high"]) for r in rows])
     assert np.all(spend >= 0)
     assert np.all(low <= high)
+    args = ["--transactions", str(small_csv), "--calibration-end", "2024-02-15", "--horizon-days", "120"]
+    assert evaluate.main([*args, "--preds", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "BG/NBD+GG" in report
+    assert "spend_mae=" in report
 
 
 def test_backtest_never_reads_after_calibration_end(small_csv, tmp_path):
     """Changing every row after the calibration end must not change a single prediction."""
     with open(small_csv) as f:
         rows = list(csv.reader(f))
-    cut = "2024-02-15"
-    tampered = [rows[0]] + [r if r[1] <= cut else [r[0], r[1], "99999.00"] for r in rows[1:]]
+    cal_end = "2024-02-15"
+    tampered = [rows[0]] + [r if r[1] <= cal_end else [r[0], r[1], "99999.00"] for r in rows[1:]]
     write(tmp_path / "t2.csv", tampered[1:], tuple(tampered[0]))
     outs = []
     for src, name in ((small_csv, "a.csv"), (tmp_path / "t2.csv", "b.csv")):
@@ -154,9 +162,9 @@ def test_backtest_never_reads_after_calibration_end(small_csv, tmp_path):
             "--transactions",
             str(src),
             "--calibration-end",
-            cut,
+            cal_end,
             "--horizon-days",
-            "60",
+            "120",
             "--out",
             str(tmp_path / name),
         )
