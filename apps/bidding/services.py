@@ -10,8 +10,11 @@ from apps.bidding.metrics import LTV_SCORE_SECONDS, PREDICTED_LTV
 from apps.core.ml import CustomerHistory, LtvScore, ltv_score_histories
 from apps.core.tenant_context import require_tenant
 
-EPOCH = date(1970, 1, 1)
 MICROS = Decimal(1_000_000)
+
+
+def spend_micros(score: LtvScore) -> int:
+    return int(Decimal(str(score.prediction.spend)) * MICROS)
 
 
 def ltv_score(
@@ -21,16 +24,14 @@ def ltv_score(
     ``syncvalue_predicted_ltv_total`` (micros) for this tenant."""
     schema = require_tenant("LTV scoring")
     histories = [
-        CustomerHistory(ref, [(d - EPOCH).days for d, _ in purchases], [float(a) for _, a in purchases])
+        CustomerHistory(ref, [d for d, _ in purchases], [float(a) for _, a in purchases])
         for ref, purchases in customers
     ]
 
     def observe(seconds: float, fallback: bool) -> None:
         LTV_SCORE_SECONDS.labels(fallback=str(fallback).lower()).observe(seconds)
 
-    scores = ltv_score_histories(
-        histories, as_of_day=(as_of - EPOCH).days, horizon_days=horizon_days, on_result=observe
-    )
-    total = sum(int(Decimal(str(s.prediction.spend)) * MICROS) for s in scores)
+    scores = ltv_score_histories(histories, as_of=as_of, horizon_days=horizon_days, on_result=observe)
+    total = sum(spend_micros(s) for s in scores)
     PREDICTED_LTV.labels(tenant=schema).inc(total)
     return scores

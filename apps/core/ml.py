@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
 import redis
 from django.conf import settings
 
-from ml.ltv.data import from_arrays, summarise, weekly_sequences
+from apps.core.redis import client_for
+from ml.ltv.data import from_arrays, summarise, to_day, weekly_sequences
 from ml.ltv.features import WEEKS
 from ml.serving.client import LtvClient, Prediction
 from ml.serving.wire import ScoreItem
 from ml.serving.worker import read_heartbeats
 
 
-@functools.cache
-def _ml_redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-
-
 def ml_redis() -> redis.Redis:
-    return _ml_redis(settings.REDIS_ML_URL)
+    return client_for(settings.REDIS_ML_URL)
 
 
 def ml_worker_status(*, max_age_s: float) -> dict[str, Any]:
@@ -41,7 +37,7 @@ def ml_worker_status(*, max_age_s: float) -> dict[str, Any]:
 @dataclass(frozen=True)
 class CustomerHistory:
     ref: str
-    days: list[int]  # purchase days (days since 1970-01-01, UTC)
+    dates: list[date]  # purchase dates (UTC)
     amounts: list[float]
 
 
@@ -54,15 +50,16 @@ class LtvScore:
 def ltv_score_histories(
     customers: list[CustomerHistory],
     *,
-    as_of_day: int,
+    as_of: date,
     horizon_days: int,
     timeout_ms: int = 200,
     on_result: Callable[[float, bool], None] | None = None,
 ) -> list[LtvScore]:
     """Build each customer's features from its purchase history (ml.ltv) and score them in one request
     to the ml worker; the client falls back to BG/NBD+GG by itself when the worker cannot answer."""
-    refs = np.array([c.ref for c in customers for _ in c.days])
-    days = np.array([d for c in customers for d in c.days], dtype=np.int64)
+    refs = np.array([c.ref for c in customers for _ in c.dates])
+    days = np.array([to_day(d) for c in customers for d in c.dates], dtype=np.int64)
+    as_of_day = to_day(as_of)
     amounts = np.array([a for c in customers for a in c.amounts], dtype=np.float64)
     tx = from_arrays(refs, days, amounts)
     s = summarise(tx, as_of_day)

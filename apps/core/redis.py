@@ -9,9 +9,10 @@ from django.conf import settings
 
 
 @functools.cache
-def _client(url: str) -> redis.Redis:
+def client_for(url: str) -> redis.Redis:
+    """One pooled client per URL and process."""
     return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
 
 
 def get_redis() -> redis.Redis:
-    return _client(settings.REDIS_CACHE_URL)
+    return client_for(settings.REDIS_CACHE_URL)

@@ -31,15 +31,9 @@ def as_summary(
     if recency is None or t is None or monetary is None:
         raise TypeError("need frequency, recency, T and monetary arrays")
     x = np.asarray(frequency, dtype=np.float64)
-    arrays = [np.broadcast_to(np.asarray(v, dtype=np.float64), x.shape) for v in (recency, t, monetary)]
-    return Summary(
-        frequency=x,
-        recency=arrays[0].copy(),
-        t=arrays[1].copy(),
-        monetary=arrays[2].copy(),
-        first_value=arrays[2].copy(),
-        seen=np.ones(x.shape, dtype=bool),
-    )
+    rest = [np.broadcast_to(np.asarray(v, dtype=np.float64), x.shape) for v in (recency, t, monetary)]
+    # first_value is not a BG/NBD+GG input; the mean repeat value stands in for it.
+    return Summary.from_rfm(np.stack([x, *rest, rest[2]], axis=-1))
 
 
 def bgnbd_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -127,6 +127,12 @@ class Summary:
     first_value: np.ndarray
     seen: np.ndarray
 
+    @classmethod
+    def from_rfm(cls, rows: np.ndarray) -> Summary:
+        """From rows of (frequency, recency, t, monetary, first_value); every customer counts as seen."""
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+        return cls(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4], np.ones(len(rows), dtype=bool))
+
 
 def summarise(tx: Transactions, as_of: int) -> Summary:
     tx = tx.until(as_of)

@@ -94,10 +94,9 @@ class LtvClient:
         return result
 
     def _fallback(self, items: list[ScoreItem], horizon_days: float) -> list[Prediction]:
-        arr = np.array(
-            [[i.frequency, i.recency, i.t, i.monetary, i.first_value] for i in items], dtype=np.float64
+        s = Summary.from_rfm(
+            np.array([[i.frequency, i.recency, i.t, i.monetary, i.first_value] for i in items])
         )
-        s = Summary(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], np.ones(len(items), dtype=bool))
         out = self.fallback.predict(s, horizon_days, samples=64)
         return [
             Prediction(

@@ -35,11 +35,12 @@ class Scorer:
         if horizon_days <= 0:
             raise WireError("horizon_days must be positive")
         try:
-            rfm = np.array([it["rfm"] for it in items], dtype=np.float64).reshape(len(items), 5)
+            s = Summary.from_rfm(
+                np.array([it["rfm"] for it in items], dtype=np.float64).reshape(len(items), 5)
+            )
             as_of = np.array([it.get("as_of_day", 0) for it in items], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"bad item: {exc}") from exc
-        s = Summary(rfm[:, 0], rfm[:, 1], rfm[:, 2], rfm[:, 3], rfm[:, 4], np.ones(len(items), dtype=bool))
         if self.result is None:
             out = self.baseline.predict(s, horizon_days, samples=64)
         else:

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.bidding.services import MICROS, ltv_score
+from apps.bidding.services import ltv_score, spend_micros
 from apps.core.api.base import TenantAPIView
 
 CENT = Decimal("0.01")
@@ -84,14 +84,14 @@ class LtvScoreView(TenantAPIView):
         body = [
             {
                 "id": s.ref,
-                "expected_purchases": round(p.purchases, 6),
-                "expected_spend": str(money(p.spend)),
-                "expected_spend_micros": int(Decimal(str(p.spend)) * MICROS),
-                "spend_p10": str(money(p.spend_low)),
-                "spend_p90": str(money(p.spend_high)),
-                "model_version": p.model_version,
-                "fallback": p.fallback,
+                "expected_purchases": round(s.prediction.purchases, 6),
+                "expected_spend": str(money(s.prediction.spend)),
+                "expected_spend_micros": spend_micros(s),
+                "spend_p10": str(money(s.prediction.spend_low)),
+                "spend_p90": str(money(s.prediction.spend_high)),
+                "model_version": s.prediction.model_version,
+                "fallback": s.prediction.fallback,
             }
-            for s, p in ((s, s.prediction) for s in scores)
+            for s in scores
         ]
         return Response({"as_of": v["as_of"].isoformat(), "horizon_days": v["horizon_days"], "results": body})
