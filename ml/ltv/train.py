@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ml.ltv.baseline import BaselinePredictor
-from ml.ltv.data import Transactions, parse_day, read_csv, summarise
+from ml.ltv.data import Transactions, parse_day, read_csv, summarise, window_totals
 from ml.ltv.features import WEEKS, Inputs, build, targets
 from ml.ltv.model import STATIC_FEATURES, LtvNet, decode, loss_fn
 
@@ -131,22 +131,27 @@ def _run_epochs(
     return epochs, net.state_dict()
 
 
-def net_predict(net: LtvNet, x: Inputs, dev: torch.device, batch: int = 4096) -> dict[str, np.ndarray]:
+def net_predict(
+    net: LtvNet, x: Inputs, dev: torch.device, batch: int = 4096, *, states: bool = False
+) -> dict[str, np.ndarray]:
+    """The network's decoded prediction for every customer in ``x`` (zeros for customers not seen yet);
+    with ``states=True`` also ``state``: each customer's GRU state, the input of the serving fast path."""
     net.eval()
-    outs = []
+    outs, hidden = [], []
     with torch.inference_mode():
         for i in range(0, len(x.seq), batch):
-            outs.append(
-                net(
-                    torch.from_numpy(x.seq[i : i + batch]).to(dev),
-                    torch.from_numpy(x.static[i : i + batch]).to(dev),
-                )
-                .cpu()
-                .numpy()
-            )
+            h = net.encode(torch.from_numpy(x.seq[i : i + batch]).to(dev))
+            outs.append(net.head_from_state(h, torch.from_numpy(x.static[i : i + batch]).to(dev)).cpu().numpy())
+            if states:
+                hidden.append(h.cpu().numpy())
     pred = decode(np.concatenate(outs) if outs else np.zeros((0, 5), dtype=np.float32))
     seen = x.summary.seen
-    return {k: np.where(seen, v, 0.0) for k, v in pred.items()}
+    pred = {k: np.where(seen, v, 0.0) for k, v in pred.items()}
+    if states:
+        pred["state"] = (
+            np.concatenate(hidden) if hidden else np.zeros((0, net.gru.hidden_size), dtype=np.float32)
+        )
+    return pred
 
 
 def inner_horizon(tx: Transactions, cal_end: int, horizon_days: int) -> int:
@@ -269,35 +274,49 @@ def finish(
     }
 
 
-def predict(result: TrainResult, tx: Transactions, as_of: int, horizon_days: int) -> dict[str, np.ndarray]:
-    """Prediction for ``horizon_days`` as of ``as_of``."""
+def predict(
+    result: TrainResult, tx: Transactions, as_of: int, horizon_days: int, *, states: bool = False
+) -> dict[str, np.ndarray]:
+    """Prediction for ``horizon_days`` as of ``as_of`` (batch scoring; CUDA when present). With
+    ``states=True`` the result also holds ``state`` (n, hidden) float32: the GRU state per customer,
+    which the serving fast path takes instead of the weekly sequence."""
     baseline = BaselinePredictor.from_dict(result.metadata["baseline"])
     x = build(tx.until(as_of), as_of, result.inner_horizon, baseline)
     big_h = x.baseline if horizon_days == result.inner_horizon else baseline.predict(x.summary, horizon_days)
-    return finish(
-        net_predict(result.net, x, device()),
-        x.baseline,
-        big_h,
-        float(result.metadata.get("blend_weight", 1.0)),
-    )
+    net = net_predict(result.net, x, device(), states=states)
+    state = net.pop("state", None)
+    out = finish(net, x.baseline, big_h, float(result.metadata.get("blend_weight", 1.0)))
+    if state is not None:
+        out["state"] = state
+    return out
 
 
-def save(result: TrainResult, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "state_dict": {k: v.cpu() for k, v in result.net.state_dict().items()},
-            "config": asdict(result.config),
-            "inner_horizon": result.inner_horizon,
-            "best_epoch": result.best_epoch,
-            "metadata": result.metadata,
-        },
-        path,
-    )
+def evaluate_window(result: TrainResult, tx: Transactions, as_of: int, end: int) -> Metrics:
+    """The model's figures on the window (as_of, end]: inputs as of ``as_of``, actual purchases and spend
+    in the window, over the customers seen by ``as_of``. Used to compare two models on the same data."""
+    pred = predict(result, tx, as_of, end - as_of)
+    seen = summarise(tx, as_of).seen
+    purchases, spend = window_totals(tx, as_of, end)
+    return Metrics.of({k: v[seen] for k, v in pred.items()}, purchases[seen], spend[seen])
 
 
-def load(path: str | Path) -> TrainResult:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+def validation_window(result: TrainResult) -> tuple[int, int]:
+    """The (as_of, end) of the period this model was early-stopped and validated on."""
+    window = result.metadata["data_window"]
+    return int(window["split_days"][1]), int(window["calibration_end_day"])
+
+
+def _blob(result: TrainResult) -> dict[str, Any]:
+    return {
+        "state_dict": {k: v.cpu() for k, v in result.net.state_dict().items()},
+        "config": asdict(result.config),
+        "inner_horizon": result.inner_horizon,
+        "best_epoch": result.best_epoch,
+        "metadata": result.metadata,
+    }
+
+
+def _from_blob(blob: dict[str, Any]) -> TrainResult:
     cfg = TrainConfig(**blob["config"])
     net = LtvNet(cfg.hidden, cfg.layers)
     net.load_state_dict(blob["state_dict"])
@@ -308,17 +327,35 @@ def load(path: str | Path) -> TrainResult:
     )
 
 
-def should_promote(
-    candidate: dict[str, Any], current: dict[str, Any] | None, *, coverage_tolerance: float = 0.05
-) -> bool:
-    """Promote only a model with a lower validation spend MAE whose interval coverage is not worse by
-    more than the tolerance (both from their artefacts' ``validation.network``)."""
+def save(result: TrainResult, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(_blob(result), path)
+
+
+def load(path: str | Path) -> TrainResult:
+    return _from_blob(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def dumps(result: TrainResult) -> bytes:
+    """The artefact as bytes (what ``save`` writes), for a database row or a Redis key."""
+    buf = io.BytesIO()
+    torch.save(_blob(result), buf)
+    return buf.getvalue()
+
+
+def loads(data: bytes) -> TrainResult:
+    return _from_blob(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+
+
+def should_promote(candidate: Metrics, current: Metrics | None, *, coverage_tolerance: float = 0.05) -> bool:
+    """Promote only a model whose shipped prediction has a lower spend MAE than the current model's on
+    the SAME window (the candidate's validation period: ``validation_window`` + ``evaluate_window``),
+    with interval coverage not worse by more than the tolerance."""
     if current is None:
         return True
-    cand, cur = candidate["validation"]["network"], current["validation"]["network"]
     return bool(
-        cand["spend_mae"] < cur["spend_mae"]
-        and cand["coverage_10_90"] >= cur["coverage_10_90"] - coverage_tolerance
+        candidate.spend_mae < current.spend_mae
+        and candidate.coverage_10_90 >= current.coverage_10_90 - coverage_tolerance
     )
 
 

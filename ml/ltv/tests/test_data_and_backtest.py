@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import csv
 import subprocess
 import sys
@@ -91,10 +93,25 @@ def test_artefact_round_trip_and_promotion(small_csv, tmp_path):
     np.testing.assert_allclose(
         train.predict(loaded, tx, cal, 90)["spend"], train.predict(result, tx, cal, 90)["spend"], rtol=1e-5
     )
-    worse = {"validation": {"network": {"spend_mae": 1e9, "coverage_10_90": 0.0}}}
-    assert train.should_promote(result.metadata, worse)
-    assert not train.should_promote(worse, result.metadata)
-    assert train.should_promote(result.metadata, None)
+    again = train.loads(train.dumps(result))
+    assert again.metadata == result.metadata
+    scored = train.predict(again, tx, cal, 90, states=True)
+    np.testing.assert_allclose(scored["spend"], train.predict(result, tx, cal, 90)["spend"], rtol=1e-5)
+    assert scored["state"].shape == (tx.n_customers, result.net.gru.hidden_size)
+
+    # Promotion compares two models on the same window: the candidate's validation period.
+    # The candidate's own figure is its out-of-sample validation; the current model is scored there.
+    as_of, end = train.validation_window(result)
+    own = result.validation["blend"]
+    other = train.evaluate_window(result, tx, as_of, end)
+    assert 0 < other.spend_mae < 10 * own.spend_mae
+    assert 0 <= other.coverage_10_90 <= 1
+    worse = train.Metrics(spend_mae=1e9, purchases_mae=1e9, coverage_10_90=0.0, top20_capture=0, gini=0)
+    assert train.should_promote(own, worse)
+    assert not train.should_promote(worse, own)
+    assert train.should_promote(own, None)
+    narrower = train.Metrics(**{**asdict(own), "spend_mae": own.spend_mae * 0.9, "coverage_10_90": 0.1})
+    assert not train.should_promote(narrower, own)
 
 
 def run_backtest(*args: str) -> subprocess.CompletedProcess:
