@@ -141,7 +141,9 @@ def net_predict(
     with torch.inference_mode():
         for i in range(0, len(x.seq), batch):
             h = net.encode(torch.from_numpy(x.seq[i : i + batch]).to(dev))
-            outs.append(net.head_from_state(h, torch.from_numpy(x.static[i : i + batch]).to(dev)).cpu().numpy())
+            outs.append(
+                net.head_from_state(h, torch.from_numpy(x.static[i : i + batch]).to(dev)).cpu().numpy()
+            )
             if states:
                 hidden.append(h.cpu().numpy())
     pred = decode(np.concatenate(outs) if outs else np.zeros((0, 5), dtype=np.float32))

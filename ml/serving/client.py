@@ -46,12 +46,23 @@ class LtvClient:
         self.queue = queue
         self.on_result = on_result
 
-    def score(self, item: ScoreItem, *, horizon_days: float, timeout_ms: int = 50) -> Prediction:
-        return self.score_many([item], horizon_days=horizon_days, timeout_ms=timeout_ms)[0]
+    def score(
+        self, item: ScoreItem, *, horizon_days: float, timeout_ms: int = 50, model_version: str | None = None
+    ) -> Prediction:
+        return self.score_many(
+            [item], horizon_days=horizon_days, timeout_ms=timeout_ms, model_version=model_version
+        )[0]
 
     def score_many(
-        self, items: list[ScoreItem], *, horizon_days: float, timeout_ms: int = 50
+        self,
+        items: list[ScoreItem],
+        *,
+        horizon_days: float,
+        timeout_ms: int = 50,
+        model_version: str | None = None,
     ) -> list[Prediction]:
+        """``model_version`` names a published artefact (``publish_artefact``); None = the worker's own
+        default model. Items carrying a ``state`` must have been encoded by that same model."""
         if horizon_days <= 0:
             raise ValueError("horizon_days must be positive")
         for item in items:
@@ -62,7 +73,7 @@ class LtvClient:
         req_id = uuid.uuid4().hex
         reply_to = wire.REPLY_PREFIX + req_id
         body = wire.encode_request(
-            req_id, reply_to, int(time.time() * 1000) + timeout_ms, horizon_days, items
+            req_id, reply_to, int(time.time() * 1000) + timeout_ms, horizon_days, items, model=model_version
         )
         try:
             self.redis.rpush(self.queue, body)
@@ -109,3 +120,9 @@ class LtvClient:
             )
             for k in range(len(items))
         ]
+
+
+def publish_artefact(client: redis.Redis, version: str, blob: bytes) -> None:
+    """Make an artefact (``ml.ltv.train.dumps``) loadable by every ml worker under its version.
+    Idempotent: versions are content hashes, so the same version always carries the same bytes."""
+    client.set(wire.artefact_key(version), blob)

@@ -2,6 +2,7 @@
 
 Request, pushed (RPUSH) on the queue list ``kiki:ml:ltv:requests``:
     {"v": 1, "id": str, "reply_to": str, "deadline_ms": int (unix ms), "horizon_days": float,
+     "model": str (optional: a published artefact's version; absent = the worker's default model),
      "items": [{"rfm": [frequency, recency_days, t_days, monetary, first_value], "as_of_day": int,
                 "state": bytes (float32, the GRU state) | absent, "seq": bytes (float32, WEEKS×3) | absent}]}
 Reply, pushed on ``reply_to`` (expires after REPLY_TTL_S):
@@ -23,7 +24,13 @@ VERSION = 1
 QUEUE = "kiki:ml:ltv:requests"
 REPLY_PREFIX = "kiki:ml:ltv:reply:"
 HEARTBEAT_PREFIX = "kiki:ml:heartbeat:"
+ARTEFACT_PREFIX = "kiki:ml:ltv:artefact:"
 REPLY_TTL_S = 30
+
+
+def artefact_key(version: str) -> str:
+    """Where a published model artefact (``ml.ltv.train.dumps`` bytes) lives, by model version."""
+    return ARTEFACT_PREFIX + version
 
 
 class WireError(ValueError):
@@ -49,7 +56,13 @@ class ScoreItem:
 
 
 def encode_request(
-    req_id: str, reply_to: str, deadline_ms: int, horizon_days: float, items: list[ScoreItem]
+    req_id: str,
+    reply_to: str,
+    deadline_ms: int,
+    horizon_days: float,
+    items: list[ScoreItem],
+    *,
+    model: str | None = None,
 ) -> bytes:
     payload = []
     for it in items:
@@ -62,16 +75,17 @@ def encode_request(
         if it.seq is not None:
             entry["seq"] = np.asarray(it.seq, dtype=np.float32).tobytes()
         payload.append(entry)
-    return msgpack.packb(
-        {
-            "v": VERSION,
-            "id": req_id,
-            "reply_to": reply_to,
-            "deadline_ms": int(deadline_ms),
-            "horizon_days": float(horizon_days),
-            "items": payload,
-        }
-    )
+    message: dict[str, Any] = {
+        "v": VERSION,
+        "id": req_id,
+        "reply_to": reply_to,
+        "deadline_ms": int(deadline_ms),
+        "horizon_days": float(horizon_days),
+        "items": payload,
+    }
+    if model is not None:
+        message["model"] = model
+    return msgpack.packb(message)
 
 
 def decode(raw: bytes) -> dict[str, Any]:
