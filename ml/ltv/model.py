@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special
 from torch import nn
 
 SEQ_FEATURES = 3  # transactions, log1p(spend), already-a-customer
@@ -27,55 +27,136 @@ STATIC_FEATURES = (
     "log_bg_spend",
     "season_sin",
     "season_cos",
+    "target_season_sin",
+    "target_season_cos",
+    "history_season_sin",
+    "history_season_cos",
 )
 SPEND_SCALE = 100.0  # spend is divided by this inside the Poisson-deviance mean head
 
 
-class LtvNet(nn.Module):
-    def __init__(self, hidden: int = 32, layers: int = 2, static_dim: int = len(STATIC_FEATURES)):
+BG_PURCHASES = STATIC_FEATURES.index("log_bg_purchases")
+BG_SPEND = STATIC_FEATURES.index("log_bg_spend")
+TARGET_SEASON = [STATIC_FEATURES.index("target_season_sin"), STATIC_FEATURES.index("target_season_cos")]
+HISTORY_SEASON = [STATIC_FEATURES.index("history_season_sin"), STATIC_FEATURES.index("history_season_cos")]
+
+
+class DilatedGRU(nn.Module):
+    """GRU layers with growing dilation (Chang et al. 2017, "Dilated Recurrent Neural Networks"): layer
+    k runs over every d_k-th step, as d_k interleaved chains folded into the batch, so a 52-week history
+    takes 52 + 52/d_2 + ... sequential steps instead of 52 per layer."""
+
+    def __init__(self, input_size: int, hidden: int, dilations: tuple[int, ...]):
         super().__init__()
-        self.gru = nn.GRU(SEQ_FEATURES, hidden, num_layers=layers, batch_first=True)
+        self.dilations = dilations
+        self.hidden_size = hidden
+        self.cells = nn.ModuleList(
+            nn.GRU(input_size if i == 0 else hidden, hidden, batch_first=True) for i in range(len(dilations))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for gru, d in zip(self.cells, self.dilations, strict=True):
+            batch, steps, feats = x.shape
+            pad = (-steps) % d
+            if pad:  # left-pad in time so the last step stays the most recent week
+                x = nn.functional.pad(x, (0, 0, pad, 0))
+            chain = x.shape[1] // d
+            folded = x.reshape(batch, chain, d, feats).transpose(1, 2).reshape(batch * d, chain, feats)
+            out, _ = gru(folded)
+            x = out.reshape(batch, d, chain, -1).transpose(1, 2).reshape(batch, chain * d, -1)[:, pad:]
+        return x[:, -1]
+
+
+class LtvNet(nn.Module):
+    """Sequence encoder (stacked or dilated GRU) + MLP over [state, static] + five outputs.
+
+    The purchases and expected-spend outputs are log-multipliers on the BG/NBD+GG prediction that the
+    static vector carries (stacking as a residual: the output layer starts at zero, so an untrained
+    network IS the baseline and training moves it only where the data says so)."""
+
+    def __init__(
+        self,
+        hidden: int = 32,
+        layers: int = 2,
+        static_dim: int = len(STATIC_FEATURES),
+        arch: str = "stacked",
+        dilations: tuple[int, ...] = (1, 4, 13),
+    ):
+        super().__init__()
+        self.arch = arch
+        self.gru: nn.Module
+        if arch == "stacked":
+            self.gru = nn.GRU(SEQ_FEATURES, hidden, num_layers=layers, batch_first=True)
+        elif arch == "dilated":
+            self.gru = DilatedGRU(SEQ_FEATURES, hidden, tuple(dilations))
+        else:
+            raise ValueError(f"unknown architecture {arch!r} (stacked or dilated)")
+        self.state_dim = hidden
         self.mlp = nn.Sequential(nn.Linear(hidden + static_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
         self.head = nn.Linear(64, 5)  # purchases, zero-logit, mu, log-sigma, mean spend
+        # Yearly seasonality of the purchase rate, 1 + b1 sin + b2 cos of the phase, learned end to end.
+        # BG/NBD's rate averages the customer's history, so the expected ratio of the target window's
+        # rate to it is mean season(target) / mean season(history): an explicit, extrapolating form.
+        self.season = nn.Parameter(torch.zeros(2))
+        with torch.no_grad():
+            for row in (0, 4):
+                self.head.weight[row].zero_()
+                self.head.bias[row] = 0.0
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
-        _, h = self.gru(seq)
-        return h[-1]
+        if self.arch == "stacked":
+            _, h = self.gru(seq)
+            return h[-1]
+        return self.gru(seq)
 
     def head_from_state(self, state: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
-        return self.head(self.mlp(torch.cat([state, static], dim=1)))
+        raw = self.head(self.mlp(torch.cat([state, static], dim=1)))
+        target = 1 + static[:, TARGET_SEASON] @ self.season
+        history = 1 + static[:, HISTORY_SEASON] @ self.season
+        seasonal = torch.log(target.clamp_min(0.05)) - torch.log(history.clamp_min(0.05))
+        base_purchases = torch.expm1(static[:, BG_PURCHASES]).clamp_min(1e-6)
+        base_spend = torch.expm1(static[:, BG_SPEND]).clamp_min(1e-4) / SPEND_SCALE
+        return torch.stack(
+            [
+                torch.log(base_purchases) + seasonal + raw[:, 0],
+                raw[:, 1],
+                raw[:, 2],
+                raw[:, 3],
+                torch.log(base_spend) + seasonal + raw[:, 4],
+            ],
+            dim=1,
+        )
 
     def forward(self, seq: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         return self.head_from_state(self.encode(seq), static)
 
 
 def loss_fn(out: torch.Tensor, purchases: torch.Tensor, spend: torch.Tensor) -> torch.Tensor:
-    rate = nn.functional.softplus(out[:, 0]) + 1e-6
-    poisson = (rate - purchases * torch.log(rate)).mean()
+    log_rate = out[:, 0].clamp(-20, 12)
+    poisson = (torch.exp(log_rate) - purchases * log_rate).mean()
     zero_logit, mu, log_sigma = out[:, 1], out[:, 2], out[:, 3].clamp(-4, 3)
     positive = spend > 0
     bce = nn.functional.binary_cross_entropy_with_logits(zero_logit, (~positive).float())
     log_s = torch.log(spend.clamp_min(1e-6))
     lognorm = (log_s - mu) ** 2 / (2 * torch.exp(2 * log_sigma)) + log_sigma
     lognorm = (lognorm * positive).sum() / positive.sum().clamp_min(1)
-    mean = nn.functional.softplus(out[:, 4]) + 1e-6
-    y = spend / SPEND_SCALE
-    spend_mean = (mean - y * torch.log(mean)).mean()
+    log_mean = out[:, 4].clamp(-20, 12)
+    spend_mean = (torch.exp(log_mean) - spend / SPEND_SCALE * log_mean).mean()
     return poisson + bce + lognorm + spend_mean
 
 
 def decode(out: np.ndarray) -> dict[str, np.ndarray]:
     """Head outputs → expected purchases and spend with its 10/90 percentiles (ZILN quantiles)."""
-    rate = np.logaddexp(0, out[:, 0]) + 1e-6
+    rate = np.exp(np.clip(out[:, 0], -20, 12))
     p_zero = 1 / (1 + np.exp(-out[:, 1]))
     mu, sigma = out[:, 2], np.exp(np.clip(out[:, 3], -4, 3))
     # The expectation comes from its own head (Poisson deviance on spend): the ZILN mean
     # exp(mu + sigma^2/2) is far noisier. The ZILN gives the interval.
-    mean = (np.logaddexp(0, out[:, 4]) + 1e-6) * SPEND_SCALE
+    mean = np.exp(np.clip(out[:, 4], -20, 12)) * SPEND_SCALE
 
     def quantile(q: float) -> np.ndarray:
         inner = np.clip((q - p_zero) / np.maximum(1 - p_zero, 1e-9), 1e-9, 1 - 1e-9)
-        return np.where(q <= p_zero, 0.0, np.exp(mu + sigma * stats.norm.ppf(inner)))
+        return np.where(q <= p_zero, 0.0, np.exp(mu + sigma * special.ndtri(inner)))
 
     low, high = quantile(0.1), quantile(0.9)
     return {

@@ -29,21 +29,27 @@ import torch
 
 from ml.ltv.baseline import BaselinePredictor
 from ml.ltv.data import Transactions, parse_day, read_csv, summarise, window_totals
-from ml.ltv.features import WEEKS, Inputs, build, targets
+from ml.ltv.features import WEEKS, Inputs, build, targets, window_season
 from ml.ltv.model import STATIC_FEATURES, LtvNet, decode, loss_fn
-
-ORIGINS = 4
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     hidden: int = 32
     layers: int = 2
+    arch: str = "stacked"  # or "dilated"
+    dilations: tuple[int, ...] = (1, 4, 13)
     max_epochs: int = 40
     patience: int = 5
     batch_size: int = 512
     lr: float = 3e-3
+    weight_decay: float = 1e-4
+    origin_step_days: int = 28
+    max_origins: int = 6
     seed: int = 0
+
+    def network(self) -> LtvNet:
+        return LtvNet(self.hidden, self.layers, arch=self.arch, dilations=tuple(self.dilations))
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Metrics:
     coverage_10_90: float
     top20_capture: float
     gini: float
+    total_ratio: float = 1.0  # Σ predicted spend / Σ actual spend: the level, 1 = calibrated
 
     @classmethod
     def of(cls, pred: dict[str, np.ndarray], purchases: np.ndarray, spend: np.ndarray) -> Metrics:
@@ -68,6 +75,7 @@ class Metrics:
             coverage_10_90=float(inside.mean()),
             top20_capture=float(spend[top].sum() / total),
             gini=gini,
+            total_ratio=float(pred["spend"].sum() / total),
         )
 
 
@@ -97,7 +105,7 @@ def _run_epochs(
     val: tuple[torch.Tensor, ...] | None,
     gen: torch.Generator,
 ) -> tuple[int, dict[str, Any]]:
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     seq = torch.cat([d[0] for d in data])
     static = torch.cat([d[1] for d in data])
     yp = torch.cat([d[2] for d in data])
@@ -150,9 +158,7 @@ def net_predict(
     seen = x.summary.seen
     pred = {k: np.where(seen, v, 0.0) for k, v in pred.items()}
     if states:
-        pred["state"] = (
-            np.concatenate(hidden) if hidden else np.zeros((0, net.gru.hidden_size), dtype=np.float32)
-        )
+        pred["state"] = np.concatenate(hidden) if hidden else np.zeros((0, net.state_dim), dtype=np.float32)
     return pred
 
 
@@ -173,8 +179,10 @@ def fit(
     h = inner_horizon(tx, cal_end, horizon_days)
     t2, t1 = cal_end - h, cal_end - 2 * h
     # Rolling training origins (t1, t1 - step, ...) so the network sees several seasons.
-    step = max(14, h // 2)
-    origins = [t1 - k * step for k in range(ORIGINS) if t1 - k * step > int(tx.day.min()) + 28] or [t1]
+    step = max(7, cfg.origin_step_days)
+    origins = [t1 - k * step for k in range(cfg.max_origins) if t1 - k * step > int(tx.day.min()) + 28] or [
+        t1
+    ]
     periods = []
     for as_of in [*origins, t2]:
         base = BaselinePredictor.fit(summarise(tx, as_of))
@@ -191,15 +199,17 @@ def fit(
     train_data = [pack(x, yp, ys) for x, yp, ys, _ in periods[:-1]]
     val_data = pack(x2, yp2, ys2)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = LtvNet(cfg.hidden, cfg.layers).to(dev)
+    net = cfg.network().to(dev)
     started = time.perf_counter()
     best_epoch, _ = _run_epochs(net, train_data, cfg, cfg.max_epochs, val_data, gen)
     m2 = x2.summary.seen
     pred_net = net_predict(net, x2, dev)
-    # Blend weight of the network vs BG/NBD+GG, chosen on the validation period only (spend MAE).
+    # Blend weight of the network vs BG/NBD+GG, chosen on the validation period only, by the spend
+    # Poisson deviance: we predict EXPECTED spend, and a mean is what minimises that loss (MAE would
+    # pick whichever model predicts lower, since most customers spend nothing in a window).
     weight = min(
         BLEND_WEIGHTS,
-        key=lambda w: float(np.abs(blend(pred_net, x2.baseline, w)["spend"][m2] - ys2[m2]).mean()),
+        key=lambda w: poisson_deviance(blend(pred_net, x2.baseline, w)["spend"][m2], ys2[m2]),
     )
     validation = {
         "network": Metrics.of({k: v[m2] for k, v in pred_net.items()}, yp2[m2], ys2[m2]),
@@ -211,7 +221,7 @@ def fit(
     if log:
         log(f"early stopping chose {best_epoch} epoch(s) in {time.perf_counter() - started:.1f}s")
     torch.manual_seed(cfg.seed)
-    final = LtvNet(cfg.hidden, cfg.layers).to(dev)
+    final = cfg.network().to(dev)
     _run_epochs(
         final, [*train_data, val_data], cfg, max(1, best_epoch), None, torch.Generator().manual_seed(cfg.seed)
     )
@@ -243,6 +253,13 @@ def fit(
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def poisson_deviance(pred: np.ndarray, actual: np.ndarray) -> float:
+    """Mean Poisson deviance, minimised in expectation by the true mean (a proper loss for means)."""
+    mu = np.maximum(pred, 1e-9)
+    term = np.where(actual > 0, actual * np.log(np.maximum(actual, 1e-300) / mu), 0.0)
+    return float(2 * np.mean(term - (actual - mu)))
+
+
 def blend(net: dict[str, np.ndarray], base: dict[str, np.ndarray], weight: float) -> dict[str, np.ndarray]:
     """weight × network + (1 − weight) × BG/NBD+GG, for every output."""
     return {k: weight * net[k] + (1 - weight) * base[k] for k in net}
@@ -254,14 +271,32 @@ def _version(net: LtvNet) -> str:
     return "drnn-" + hashlib.sha256(buf.getvalue()).hexdigest()[:12]
 
 
+def season_scale(
+    net: LtvNet, as_of: np.ndarray | int, inner_days: float, horizon_days: float, n: int
+) -> np.ndarray:
+    """The network's learned seasonality carried from its inner horizon to the requested one: mean
+    season over (as_of, as_of + H] / mean season over (as_of, as_of + h]. 1 when H == h."""
+    if horizon_days == inner_days:
+        return np.ones(n)
+    b = net.season.detach().cpu().numpy().astype(np.float64)
+    start = np.broadcast_to(np.asarray(as_of, dtype=np.float64), (n,))
+    big, small = window_season(start, horizon_days), window_season(start, inner_days)
+    num = np.maximum(1 + b[0] * big[0] + b[1] * big[1], 0.05)
+    return num / np.maximum(1 + b[0] * small[0] + b[1] * small[1], 0.05)
+
+
 def finish(
     net: dict[str, np.ndarray],
     base_h: dict[str, np.ndarray],
     base_big_h: dict[str, np.ndarray],
     weight: float,
+    net_scale: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Blend the network's inner-horizon prediction with the baseline's, then carry it to the requested
-    horizon with the baseline's per-customer ratio E[H]/E[h]. Shared by the backtest and serving."""
+    horizon with the baseline's per-customer ratio E[H]/E[h] (and, for the network's part, its
+    seasonality over H vs h: ``season_scale``). Shared by the backtest and serving."""
+    if net_scale is not None:
+        net = {k: v * net_scale for k, v in net.items()}
     pred = blend(net, base_h, weight)
     ones = np.ones(len(pred["spend"]))
     scale_n = np.divide(
@@ -287,7 +322,8 @@ def predict(
     big_h = x.baseline if horizon_days == result.inner_horizon else baseline.predict(x.summary, horizon_days)
     net = net_predict(result.net, x, device(), states=states)
     state = net.pop("state", None)
-    out = finish(net, x.baseline, big_h, float(result.metadata.get("blend_weight", 1.0)))
+    scale = season_scale(result.net, as_of, result.inner_horizon, horizon_days, len(x.summary.t))
+    out = finish(net, x.baseline, big_h, float(result.metadata.get("blend_weight", 1.0)), scale)
     if state is not None:
         out["state"] = state
     return out
@@ -319,8 +355,10 @@ def _blob(result: TrainResult) -> dict[str, Any]:
 
 
 def _from_blob(blob: dict[str, Any]) -> TrainResult:
-    cfg = TrainConfig(**blob["config"])
-    net = LtvNet(cfg.hidden, cfg.layers)
+    config = dict(blob["config"])
+    config["dilations"] = tuple(config.get("dilations", TrainConfig.dilations))
+    cfg = TrainConfig(**config)
+    net = cfg.network()
     net.load_state_dict(blob["state_dict"])
     net.to(device())
     validation = {k: Metrics(**v) for k, v in blob["metadata"]["validation"].items()}
@@ -362,11 +400,13 @@ def should_promote(candidate: Metrics, current: Metrics | None, *, coverage_tole
 
 
 def format_metrics(validation: dict[str, Metrics]) -> str:
-    lines = [f"{'model':10} {'spend MAE':>10} {'purch MAE':>10} {'cov 10-90':>10} {'top20':>7} {'gini':>6}"]
+    lines = [
+        f"{'model':10} {'spend MAE':>10} {'purch MAE':>10} {'cov 10-90':>10} {'top20':>7} {'gini':>6} {'level':>6}"
+    ]
     for name, m in validation.items():
         lines.append(
             f"{name:10} {m.spend_mae:10.3f} {m.purchases_mae:10.4f} {m.coverage_10_90:10.3f} "
-            f"{m.top20_capture:7.3f} {m.gini:6.3f}"
+            f"{m.top20_capture:7.3f} {m.gini:6.3f} {m.total_ratio:6.3f}"
         )
     return "\n".join(lines)
 

@@ -96,7 +96,7 @@ def test_artefact_round_trip_and_promotion(small_csv, tmp_path):
     assert again.metadata == result.metadata
     scored = train.predict(again, tx, cal, 90, states=True)
     np.testing.assert_allclose(scored["spend"], train.predict(result, tx, cal, 90)["spend"], rtol=1e-5)
-    assert scored["state"].shape == (tx.n_customers, result.net.gru.hidden_size)
+    assert scored["state"].shape == (tx.n_customers, result.net.state_dim)
 
     # Promotion compares two models on the same window: the candidate's validation period.
     # The candidate's own figure is its out-of-sample validation; the current model is scored there.
