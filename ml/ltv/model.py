@@ -81,6 +81,7 @@ class LtvNet(nn.Module):
         static_dim: int = len(STATIC_FEATURES),
         arch: str = "stacked",
         dilations: tuple[int, ...] = (1, 4, 13),
+        seasonal: bool = True,
     ):
         super().__init__()
         self.arch = arch
@@ -97,7 +98,11 @@ class LtvNet(nn.Module):
         # Yearly seasonality of the purchase rate, 1 + b1 sin + b2 cos of the phase, learned end to end.
         # BG/NBD's rate averages the customer's history, so the expected ratio of the target window's
         # rate to it is mean season(target) / mean season(history): an explicit, extrapolating form.
-        self.season = nn.Parameter(torch.zeros(2))
+        # Without a year of history it stays at zero (a buffer, not learned): it would fit the trend.
+        if seasonal:
+            self.season = nn.Parameter(torch.zeros(2))
+        else:
+            self.register_buffer("season", torch.zeros(2))
         with torch.no_grad():
             for row in (0, 4):
                 self.head.weight[row].zero_()

@@ -46,10 +46,16 @@ class TrainConfig:
     weight_decay: float = 1e-4
     origin_step_days: int = 28
     max_origins: int = 6
+    rows_per_epoch: int = 40_000
+    # A yearly cycle cannot be told from a trend in less than this much history: the seasonal layer
+    # stays at zero (off) below it.
+    season_min_days: int = 400
     seed: int = 0
 
-    def network(self) -> LtvNet:
-        return LtvNet(self.hidden, self.layers, arch=self.arch, dilations=tuple(self.dilations))
+    def network(self, seasonal: bool = True) -> LtvNet:
+        return LtvNet(
+            self.hidden, self.layers, arch=self.arch, dilations=tuple(self.dilations), seasonal=seasonal
+        )
 
 
 @dataclass
@@ -114,8 +120,10 @@ def _run_epochs(
     stale = 0
     for epoch in range(1, epochs + 1):
         net.train()
-        perm = torch.randperm(len(seq), generator=gen).to(seq.device)
-        for i in range(0, len(seq), cfg.batch_size):
+        # An epoch is at most ``rows_per_epoch`` random rows, so training time is bounded whatever the
+        # number of customers and origins (25,000 customers x 6 origins would be 150,000 a pass).
+        perm = torch.randperm(len(seq), generator=gen)[: cfg.rows_per_epoch].to(seq.device)
+        for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
             opt.zero_grad()
             loss = loss_fn(net(seq[idx], static[idx]), yp[idx], ys[idx])
@@ -199,7 +207,8 @@ def fit(
     train_data = [pack(x, yp, ys) for x, yp, ys, _ in periods[:-1]]
     val_data = pack(x2, yp2, ys2)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = cfg.network().to(dev)
+    seasonal = cal_end - int(tx.day.min()) >= cfg.season_min_days
+    net = cfg.network(seasonal).to(dev)
     started = time.perf_counter()
     best_epoch, _ = _run_epochs(net, train_data, cfg, cfg.max_epochs, val_data, gen)
     m2 = x2.summary.seen
@@ -221,7 +230,7 @@ def fit(
     if log:
         log(f"early stopping chose {best_epoch} epoch(s) in {time.perf_counter() - started:.1f}s")
     torch.manual_seed(cfg.seed)
-    final = cfg.network().to(dev)
+    final = cfg.network(seasonal).to(dev)
     _run_epochs(
         final, [*train_data, val_data], cfg, max(1, best_epoch), None, torch.Generator().manual_seed(cfg.seed)
     )
@@ -237,6 +246,8 @@ def fit(
             "training_origins": [int(o) for o in origins],
             "inner_horizon_days": h,
         },
+        "seasonal_layer": bool(seasonal),
+        "season_params": [float(v) for v in final.season.detach().cpu()],
         "features": {
             "sequence": ["transactions", "log1p_spend", "is_customer"],
             "weeks": WEEKS,
