@@ -1,8 +1,10 @@
 """Client of the ml worker, used by Django and Celery through apps/core's ml module.
 
-One request per call (score_many sends every item in one request): an RPUSH then a BLPOP on a
-private reply key. When the worker is down, slow or answers an error, the client answers from the
-BG/NBD+GG baseline and marks the predictions ``fallback=True``; it raises only for bad input.
+One request per call (score_many sends every item in one request): an RPUSH and a BLPOP on a
+private reply key, sent together in one round trip (a non-transactional pipeline: Redis runs the
+RPUSH, then blocks on the BLPOP until the worker's reply lands or the timeout passes). When the
+worker is down, slow or answers an error (an unknown ``model_version`` included), the client answers
+from the BG/NBD+GG baseline and marks the predictions ``fallback=True``; it raises only for bad input.
 """
 
 from __future__ import annotations
@@ -76,8 +78,10 @@ class LtvClient:
             req_id, reply_to, int(time.time() * 1000) + timeout_ms, horizon_days, items, model=model_version
         )
         try:
-            self.redis.rpush(self.queue, body)
-            answer: Any = self.redis.blpop([reply_to], timeout=max(timeout_ms, 1) / 1000)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.rpush(self.queue, body)
+            pipe.blpop([reply_to], timeout=max(timeout_ms, 1) / 1000)
+            answer: Any = pipe.execute()[1]
         except redis.RedisError:
             answer = None
         result = None

@@ -10,8 +10,8 @@ import torch
 from ml.ltv.baseline import BaselinePredictor
 from ml.ltv.data import Summary
 from ml.ltv.features import WEEKS, static_vector
-from ml.ltv.model import SEQ_FEATURES, decode
-from ml.ltv.train import TrainResult, finish, load
+from ml.ltv.model import SEQ_FEATURES, NumpyHead, decode
+from ml.ltv.train import TrainResult, finish, load, loads, season_scale
 from ml.serving.wire import WireError
 
 
@@ -20,16 +20,28 @@ class Scorer:
         self.result = result
         self.baseline = baseline
         self.version = result.metadata["model_version"] if result else baseline.version
-        self.state_dim = result.net.gru.hidden_size if result else 0
+        self.state_dim = result.net.state_dim if result else 0
+        self.weight = float(result.metadata.get("blend_weight", 1.0)) if result else 0.0
+        self.head = None
         if result is not None:
             result.net.eval()
+            self.head = NumpyHead(result.net)  # the request-time head (GRU states come precomputed)
+
+    @classmethod
+    def from_result(cls, result: TrainResult) -> Scorer:
+        """The artefact's network with the BG/NBD+GG parameters fitted on the same data."""
+        return cls(result, BaselinePredictor.from_dict(result.metadata["baseline"]))
 
     @classmethod
     def from_path(cls, path: str | None) -> Scorer:
         if path:
-            result = load(path)
-            return cls(result, BaselinePredictor.from_dict(result.metadata["baseline"]))
+            return cls.from_result(load(path))
         return cls(None, BaselinePredictor.default())
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Scorer:
+        """From a published artefact (``ml.ltv.train.dumps`` bytes, as stored under ``wire.artefact_key``)."""
+        return cls.from_result(loads(blob))
 
     def score(self, items: list[dict[str, Any]], horizon_days: float) -> list[list[float]]:
         if horizon_days <= 0:
@@ -44,11 +56,17 @@ class Scorer:
         if self.result is None:
             out = self.baseline.predict(s, horizon_days, samples=64)
         else:
+            # Only what ``finish`` reads is computed: the baseline's interval enters only through the
+            # blend (weight < 1) and only at the inner horizon; at the requested horizon only its
+            # purchases and spend (the scale E[H]/E[h]) are used; at weight 0 the network's output is
+            # multiplied by 0, so the network is not run (blend(base, base, 0) == base exactly).
             h = self.result.inner_horizon
-            base_h = self.baseline.predict(s, h, samples=64)
-            base_big = base_h if horizon_days == h else self.baseline.predict(s, horizon_days, samples=64)
-            net = self._network(items, static_vector(s, as_of, h, base_h))
-            out = finish(net, base_h, base_big, float(self.result.metadata.get("blend_weight", 1.0)))
+            w = self.weight
+            base_h = self.baseline.predict(s, h, samples=64 if w < 1 else 0)
+            base_big = base_h if horizon_days == h else self.baseline.predict(s, horizon_days, samples=0)
+            net = base_h if w == 0 else self._network(items, static_vector(s, as_of, h, base_h))
+            scale = season_scale(self.result.net, as_of, h, horizon_days, len(items)) if w > 0 else None
+            out = finish(net, base_h, base_big, w, scale)
         return np.stack(
             [out["purchases"], out["spend"], out["spend_low"], out["spend_high"]], axis=1
         ).tolist()
@@ -78,6 +96,5 @@ class Scorer:
                     f"item needs a state of {self.state_dim} or a seq of {WEEKS}x{SEQ_FEATURES} floats"
                 ) from exc
             states[need_seq] = self.encode(seqs)
-        with torch.inference_mode():
-            out = self.result.net.head_from_state(torch.from_numpy(states), torch.from_numpy(static)).numpy()
-        return decode(out)
+        assert self.head is not None
+        return decode(self.head(states, static))

@@ -10,6 +10,14 @@ Reply, pushed on ``reply_to`` (expires after REPLY_TTL_S):
      "items": [[purchases, spend, spend_low, spend_high], ...]}
 Either ``state`` (precomputed ahead, the fast path) or ``seq`` (the worker runs the GRU) may be sent;
 with neither, the worker answers from the BG/NBD+GG baseline for that item.
+
+``model``: the version (``metadata["model_version"]``, e.g. ``drnn-…``) of an artefact published with
+``client.publish_artefact``, i.e. ``ml.ltv.train.dumps`` bytes stored under ``artefact_key(version)``
+= ``kiki:ml:ltv:artefact:<version>`` (no expiry; versions are content hashes, so a key never changes).
+A ``state`` must have been encoded by that same model. The worker loads a version on first use (one
+GET) and keeps the most recently used ones. A version with no artefact is answered ``ok: false,
+error: "unknown model <version>"`` (that request only; the client then falls back), and is not
+looked up again for a couple of seconds. The reply's ``model_version`` is the model that scored.
 """
 
 from __future__ import annotations

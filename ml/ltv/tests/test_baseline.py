@@ -103,3 +103,56 @@ def test_array_api_matches_summary_api():
     assert np.all(np.isfinite(out["spend"]))
     with pytest.raises(TypeError):
         by_arrays.predict(x, tx, 120)
+
+
+def _monte_carlo_reference(
+    model: BaselinePredictor, s: Summary, purchases: np.ndarray, samples: int, seed: int
+):
+    """The interval as first written (np.quantile over the same draws): the reference for _interval."""
+    rng = np.random.default_rng(seed)
+    n = len(purchases)
+    r = model.bgnbd[0]
+    p, q, gamma = model.gamma_gamma
+    shape = r + s.frequency
+    rate = purchases[:, None] * rng.gamma(shape[:, None], 1.0 / shape[:, None], size=(n, samples))
+    counts = rng.poisson(rate)
+    nu = rng.gamma(
+        (q + p * s.frequency)[:, None], 1.0 / (gamma + s.frequency * s.monetary)[:, None], (n, samples)
+    )
+    spend = np.where(counts > 0, rng.gamma(np.maximum(p * counts, 1e-9)) / nu, 0.0)
+    low, high = np.quantile(spend, [0.1, 0.9], axis=1)
+    return np.where(s.seen, low, 0.0), np.where(s.seen, high, 0.0)
+
+
+@pytest.mark.parametrize("samples", [1, 2, 7, 64, 256])
+def test_interval_is_numpy_quantile_of_the_same_draws(samples):
+    """_interval takes the 10/90 % points by sort + interpolation instead of np.quantile (cheaper at
+    one customer); it must give the same numbers bit for bit."""
+    x, tx, t, _ = simulate_bgnbd(300, (0.3, 20.0, 0.8, 2.5), 300.0, seed=5)
+    rng = np.random.default_rng(5)
+    mon = np.where(x > 0, rng.gamma(4.0, 12.0, len(x)), 0.0)
+    s = summary(x, tx, t, mon)
+    s = Summary(s.frequency, s.recency, s.t, s.monetary, s.first_value, np.arange(len(x)) % 7 != 0)
+    model = BaselinePredictor.default()
+    purchases = bgnbd_expected(np.array(model.bgnbd), x, tx, t, 90.0)
+    for rows in (slice(1, 2), slice(3, 4), slice(0, 64), slice(None)):  # one customer: numpy's scalar path
+        sub = Summary(
+            *(getattr(s, f)[rows] for f in ("frequency", "recency", "t", "monetary", "first_value", "seen"))
+        )
+        got = model._interval(sub, purchases[rows], samples=samples, seed=3)
+        ref = _monte_carlo_reference(model, sub, purchases[rows], samples, 3)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+    assert np.any(got[1] > 0)  # the comparison was not between two arrays of zeros
+
+
+def test_zero_samples_gives_the_point_predictions_without_an_interval():
+    model = BaselinePredictor.default()
+    s = summary(np.array([0.0, 3.0, 10.0]), np.array([0.0, 50.0, 300.0]), np.array([100.0, 200.0, 320.0]))
+    full = model.predict(s, 90, samples=64)
+    point = model.predict(s, 90, samples=0)
+    np.testing.assert_array_equal(point["purchases"], full["purchases"])
+    np.testing.assert_array_equal(point["spend"], full["spend"])
+    np.testing.assert_array_equal(point["spend_low"], point["spend"])
+    np.testing.assert_array_equal(point["spend_high"], point["spend"])
+    assert np.any(full["spend_high"] > full["spend"])  # the full prediction does carry an interval

@@ -94,3 +94,24 @@ def test_poisson_deviance_prefers_the_mean_where_mae_prefers_zero():
     low = mean * 0.3
     assert train.poisson_deviance(mean, actual) < train.poisson_deviance(low, actual)
     assert np.abs(low - actual).mean() < np.abs(mean - actual).mean()
+
+
+@pytest.mark.parametrize("arch", ["stacked", "dilated"])
+def test_numpy_head_equals_the_network_head(arch):
+    """Serving runs the head in numpy (NumpyHead); it must answer what the torch head answers."""
+    from ml.ltv.model import NumpyHead
+
+    tx = small_tx(seed=3)
+    as_of = int(tx.day.max())
+    x = build(tx, as_of, 60, BaselinePredictor.fit(summarise(tx, as_of)))
+    torch.manual_seed(1)
+    net = LtvNet(16, 2, arch=arch)
+    with torch.no_grad():  # move off the zero start so every output depends on the weights
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    net.eval()
+    with torch.inference_mode():
+        state = net.encode(torch.from_numpy(x.seq))
+        expected = net.head_from_state(state, torch.from_numpy(x.static)).numpy()
+    got = NumpyHead(net)(state.numpy(), x.static)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

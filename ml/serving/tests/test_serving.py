@@ -1,4 +1,5 @@
-"""The ml worker over real Redis, as a real process: answers, batching, fallback, robustness."""
+"""The ml worker over real Redis, as a real process: answers, batching, per-tenant models, fallback,
+robustness."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import numpy as np
 import pytest
 
 from ml.ltv import synth, train
-from ml.ltv.data import parse_day, read_csv, summarise, weekly_sequences
-from ml.ltv.features import WEEKS
+from ml.ltv.baseline import BaselinePredictor
+from ml.ltv.data import Summary, parse_day, read_csv, summarise, weekly_sequences
+from ml.ltv.features import WEEKS, static_vector
 from ml.serving import wire
-from ml.serving.client import LtvClient
+from ml.serving.client import LtvClient, publish_artefact
 from ml.serving.scorer import Scorer
 from ml.serving.wire import ScoreItem
-from ml.serving.worker import read_heartbeats
+from ml.serving.worker import Worker, read_heartbeats
 
 ROOT = Path(__file__).resolve().parents[3]
 CAL = "2024-02-15"
@@ -33,6 +35,36 @@ def artefact(tmp_path_factory) -> Path:
     result = train.fit(tx, parse_day(CAL), 60, train.TrainConfig(max_epochs=2, patience=1))
     train.save(result, d / "model.pt")
     return d
+
+
+@pytest.fixture(scope="module")
+def tenant_blobs(artefact) -> list[bytes]:
+    """Two published-artefact blobs with different versions (the artefact's network and a second
+    training with another seed), at blend weights 1 and 0.5 so that their answers differ (a w = 0
+    blend would answer both from the same baseline)."""
+    first = train.load(artefact / "model.pt")
+    first.metadata["blend_weight"] = 1.0
+    tx = read_csv(artefact / "tx.csv")
+    second = train.fit(tx, parse_day(CAL), 60, train.TrainConfig(max_epochs=2, patience=1, seed=7))
+    second.metadata["blend_weight"] = 0.5
+    blobs = [train.dumps(first), train.dumps(second)]
+    assert first.metadata["model_version"] != second.metadata["model_version"]
+    return blobs
+
+
+def as_wire(items: list[ScoreItem]) -> list[dict]:
+    return [
+        {
+            "rfm": [i.frequency, i.recency, i.t, i.monetary, i.first_value],
+            "as_of_day": i.as_of_day,
+            "seq": np.asarray(i.seq, dtype=np.float32).tobytes(),
+        }
+        for i in items
+    ]
+
+
+def rows(predictions) -> list[list[float]]:
+    return [[p.purchases, p.spend, p.spend_low, p.spend_high] for p in predictions]
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +228,137 @@ def test_without_a_model_the_worker_serves_the_baseline(redis_client, redis_url,
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_scorer_skips_only_work_whose_result_is_unused(artefact, items):
+    """At blend weight 1 the baseline interval is not drawn, at the requested horizon only the point
+    predictions are computed, at weight 0 the network is not run: the answers are those of the full
+    computation (both baseline predictions with their intervals, the network, its season scale from
+    the inner to the requested horizon, ``finish``)."""
+    result = train.load(artefact / "model.pt")
+    wire_items = as_wire(items)
+    s = Summary.from_rfm(np.array([it["rfm"] for it in wire_items]))
+    as_of = np.array([it["as_of_day"] for it in wire_items], dtype=np.float64)
+    for weight in (0.0, 0.5, 1.0):
+        result.metadata["blend_weight"] = weight
+        scorer = Scorer.from_result(result)
+        for horizon in (90, result.inner_horizon):
+            base_h = scorer.baseline.predict(s, result.inner_horizon, samples=64)
+            base_big = scorer.baseline.predict(s, horizon, samples=64)
+            net = scorer._network(wire_items, static_vector(s, as_of, result.inner_horizon, base_h))
+            scale = train.season_scale(result.net, as_of, result.inner_horizon, horizon, len(wire_items))
+            full = train.finish(net, base_h, base_big, weight, scale)
+            expected = np.stack([full["purchases"], full["spend"], full["spend_low"], full["spend_high"]], 1)
+            np.testing.assert_allclose(scorer.score(wire_items, horizon), expected, rtol=1e-12)
+
+
+def test_one_worker_serves_two_published_versions(redis_client, redis_url, tenant_blobs, items):
+    versions = []
+    for blob in tenant_blobs:
+        versions.append(Scorer.from_bytes(blob).version)
+        publish_artefact(redis_client, versions[-1], blob)
+    proc = start_worker(redis_url, None)  # its own default is the baseline priors
+    try:
+        wait_ready(redis_client)
+        client = LtvClient(redis_client)
+        answers = {}
+        for _ in range(2):  # the second round comes from the worker's cache
+            for version, blob in zip(versions, tenant_blobs, strict=True):
+                got = client.score_many(items, horizon_days=90, timeout_ms=10000, model_version=version)
+                assert not any(p.fallback for p in got)
+                assert {p.model_version for p in got} == {version}
+                expected = Scorer.from_bytes(blob).score(as_wire(items), 90)
+                np.testing.assert_allclose(rows(got), expected, rtol=1e-4)
+                answers[version] = rows(got)
+        assert not np.allclose(answers[versions[0]], answers[versions[1]], rtol=1e-3)
+        default = client.score(items[0], horizon_days=90, timeout_ms=5000)
+        assert not default.fallback
+        assert default.model_version == BaselinePredictor.default().version
+        deadline = time.monotonic() + 15
+        while set(versions) - set(read_heartbeats(redis_client)[0].get("models", [])):
+            assert time.monotonic() < deadline, "the heartbeat does not list the loaded versions"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_unknown_version_fails_alone_and_the_client_falls_back(worker, redis_client, artefact, items):
+    deadline = int(time.time() * 1000) + 10000
+    good = wire.encode_request("good", "kiki:ml:ltv:reply:good", deadline, 90, items[:3])
+    unknown = wire.encode_request(
+        "unknown", "kiki:ml:ltv:reply:unknown", deadline, 90, items[:3], model="drnn-notpublished"
+    )
+    redis_client.rpush(wire.QUEUE, unknown, good)  # one command: the worker takes both in one batch
+    replies = {}
+    for _ in range(2):
+        key, body = redis_client.blpop(["kiki:ml:ltv:reply:good", "kiki:ml:ltv:reply:unknown"], timeout=10)
+        replies[key.decode().rsplit(":", 1)[1]] = wire.decode(body)
+    assert replies["unknown"]["ok"] is False
+    assert replies["unknown"]["error"] == "unknown model drnn-notpublished"
+    assert replies["good"]["ok"] is True
+    expected = Scorer.from_path(str(artefact / "model.pt")).score(as_wire(items[:3]), 90)
+    np.testing.assert_allclose(replies["good"]["items"], expected, rtol=1e-4)
+    p = LtvClient(redis_client).score(items[0], horizon_days=90, timeout_ms=5000, model_version="drnn-nope")
+    assert p.fallback
+    assert p.model_version.startswith("bgnbd-gg-")
+
+
+def test_a_version_published_after_start_becomes_servable(worker, redis_client, tenant_blobs, items):
+    blob = tenant_blobs[1]
+    version = Scorer.from_bytes(blob).version
+    client = LtvClient(redis_client)
+    assert client.score(items[0], horizon_days=90, timeout_ms=5000, model_version=version).fallback
+    publish_artefact(redis_client, version, blob)
+    deadline = time.monotonic() + 15  # the worker remembers an unknown version for a couple of seconds
+    while (got := client.score(items[0], horizon_days=90, timeout_ms=5000, model_version=version)).fallback:
+        assert time.monotonic() < deadline, "a version published after start never became servable"
+        time.sleep(0.2)
+    assert got.model_version == version
+    np.testing.assert_allclose(rows([got]), Scorer.from_bytes(blob).score(as_wire(items[:1]), 90), rtol=1e-4)
+
+
+def test_the_model_cache_is_bounded(redis_client, redis_url, tenant_blobs, items):
+    versions = [Scorer.from_bytes(blob).version for blob in tenant_blobs]
+    for version, blob in zip(versions, tenant_blobs, strict=True):
+        publish_artefact(redis_client, version, blob)
+    proc = start_worker(redis_url, None, "--max-models", "1")
+    try:
+        wait_ready(redis_client)
+        client = LtvClient(redis_client)
+        for version in [*versions, versions[0]]:  # the last one was evicted and is loaded again
+            p = client.score(items[0], horizon_days=90, timeout_ms=10000, model_version=version)
+            assert not p.fallback
+            assert p.model_version == version
+        deadline = time.monotonic() + 15
+        while read_heartbeats(redis_client)[0].get("models") != [
+            BaselinePredictor.default().version,
+            versions[0],
+        ]:
+            assert time.monotonic() < deadline, "the heartbeat should list the default and one cached version"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("blmpop", [True, False])
+def test_the_worker_takes_a_batch_in_either_pop_mode(redis_client, blmpop):
+    worker = Worker(redis_client, Scorer.from_path(None), max_batch=3)
+    if blmpop and not worker._blmpop:
+        pytest.skip("this Redis has no BLMPOP (< 7.0)")
+    worker._blmpop = blmpop  # Redis 7 also answers BLPOP + LPOP, the path for Redis 6
+    redis_client.rpush(wire.QUEUE, b"a", b"b", b"c", b"d")
+    assert worker.take() == [b"a", b"b", b"c"]
+    assert worker.take() == [b"d"]
+    assert worker.take() == []  # after blocking for up to a second
+
+
+def test_a_refused_reply_does_not_stop_the_others(redis_client):
+    worker = Worker(redis_client, Scorer.from_path(None))
+    redis_client.set("kiki:test:not-a-list", b"x")  # a client's reply_to that RPUSH refuses
+    worker.send(
+        [("kiki:test:not-a-list", b"refused"), ("kiki:test:reply", b"r1"), ("kiki:test:reply", b"r2")]
+    )
+    assert redis_client.lrange("kiki:test:reply", 0, -1) == [b"r1", b"r2"]
+    assert 0 < redis_client.ttl("kiki:test:reply") <= wire.REPLY_TTL_S
