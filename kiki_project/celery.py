@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from celery.schedules import crontab
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kiki_project.settings")
@@ -27,6 +28,8 @@ app.conf.update(
     beat_scheduler="apps.core.beat:HeartbeatScheduler",
     # Every queue a worker of `make run` consumes; see apps.core.tasks.Queue.
     task_create_missing_queues=True,
+    timezone="UTC",
+    enable_utc=True,
 )
 app.autodiscover_tasks(
     ["apps.core", "apps.governance", "apps.stores", "apps.bidding", "apps.billing", "apps.recon"]
@@ -44,5 +47,17 @@ app.conf.beat_schedule = {
         "task": "core.dispatch_to_tenants",
         "schedule": 3600.0,
         "args": ("core.tenant_housekeeping",),
+    },
+    # LTV: every customer re-scored nightly with the workspace's active model (or BG/NBD+GG)…
+    "ltv-nightly-scoring": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(hour=2, minute=30),
+        "args": ("bidding.score_customers",),
+    },
+    # … and a new model trained weekly, promoted only when it beats the active one.
+    "ltv-weekly-training": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(day_of_week="sunday", hour=3, minute=0),
+        "args": ("bidding.train_ltv_scheduled",),
     },
 }

@@ -275,6 +275,15 @@ KIKI_HEARTBEAT_INTERVAL_S = env_int("KIKI_HEARTBEAT_INTERVAL_S", 15)
 KIKI_HEARTBEAT_MAX_AGE_S = env_int("KIKI_HEARTBEAT_MAX_AGE_S", 90)
 KIKI_TENANT_DISPATCH_JITTER_S = env_int("KIKI_TENANT_DISPATCH_JITTER_S", 30)
 
+# --- LTV (per-workspace models: apps.bidding; the model itself: ml/ltv) ---------------------------
+KIKI_LTV_HORIZON_DAYS = env_int("KIKI_LTV_HORIZON_DAYS", 365)
+KIKI_LTV_TRAIN_MAX_EPOCHS = env_int("KIKI_LTV_TRAIN_MAX_EPOCHS", 40)
+KIKI_LTV_MIN_CUSTOMERS = env_int("KIKI_LTV_MIN_CUSTOMERS", 50)  # training refuses below this
+KIKI_LTV_MIN_HISTORY_DAYS = env_int("KIKI_LTV_MIN_HISTORY_DAYS", 90)  # … and below this span of orders
+KIKI_LTV_BASELINE_MIN_CUSTOMERS = env_int("KIKI_LTV_BASELINE_MIN_CUSTOMERS", 20)  # else default priors
+KIKI_LTV_TORCH_THREADS = env_int("KIKI_LTV_TORCH_THREADS", 1)  # per process; a worker per core
+KIKI_LTV_SCORE_TIMEOUT_MS = env_int("KIKI_LTV_SCORE_TIMEOUT_MS", 200)  # ml worker wait before fallback
+
 # --- metrics ------------------------------------------------------------------------------------
 PROMETHEUS_EXPORT_MIGRATIONS = False
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")

@@ -5,16 +5,15 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.bidding.api.ltv import LtvScoreView
 from apps.core.health import health
 from apps.governance.tenancy.views import handoff
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("dj_rest_auth.urls")),
     path("", include("apps.governance.api.urls")),
-    path("stores/", include("apps.stores.api.urls")),
+    path("", include("apps.stores.api.urls")),  # /stores, /customers, /orders
     path("bidding/", include("apps.bidding.api.urls")),
-    path("ltv/score", LtvScoreView.as_view(), name="ltv-score"),
+    path("ltv/", include("apps.bidding.api.ltv_urls")),  # /ltv/score, /ltv/models, /ltv/runs
     path("billing/", include("apps.billing.api.urls")),
     path("recon/", include("apps.recon.api.urls")),
 ]

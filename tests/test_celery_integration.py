@@ -2,81 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django_tenants.utils import schema_context
 
 from conftest import api_client_for
+from tests.celery_worker import celery_worker, worker_database_url
 
 pytestmark = [pytest.mark.integration]
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _test_database_url() -> str:
-    from urllib.parse import quote
-
-    s = connection.settings_dict
-    host = quote(s["HOST"] or "127.0.0.1", safe="")
-    return f"postgres://{s['USER'] or 'postgres'}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 @pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
     from apps.core.redis import get_redis
-    from kiki_project.celery import app
 
     with django_db_blocker.unblock():
-        db_url = _test_database_url()
-    env = dict(os.environ, DATABASE_URL=db_url, KIKI_ENV="test", PYTHONUNBUFFERED="1")
-    app.control.purge()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "kiki_project",
-            "worker",
-            "-Q",
-            "default",
-            "-c",
-            "1",
-            "-P",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "-n",
-            f"kiki-test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"celery worker died: {proc.stdout.read().decode()[-3000:]}")  # type: ignore[union-attr]
-        if app.control.ping(timeout=0.5):
-            break
-    else:
-        raise RuntimeError("celery worker did not answer a ping within 60 s")
-    get_redis()  # the worker writes its results where the test reads them
-    yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        db_url = worker_database_url()
+    with celery_worker("default", database_url=db_url) as proc:
+        get_redis()  # the worker writes its results where the test reads them
+        yield proc
 
 
 def _wait_done(schema: str, run_id: int, timeout: float = 30.0):

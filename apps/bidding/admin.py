@@ -1,1 +1,141 @@
-"""Admin registrations of the bidding app; each model added to this app registers here."""
+"""Admin registrations of the bidding app: the LTV model registry and training runs (read-only figures;
+Admins may request a training run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+
+from apps.bidding import services
+from apps.bidding.errors import BiddingError
+from apps.bidding.models import LtvModel, LtvTrainingRun
+from apps.core.admin import TenantOnlyAdmin
+
+
+def _figure(metrics: dict[str, float] | None, name: str) -> str:
+    return "–" if not metrics else f"{metrics[name]:.3f}"
+
+
+@admin.register(LtvModel)
+class LtvModelAdmin(TenantOnlyAdmin):
+    list_display = [
+        "version",
+        "status",
+        "horizon_days",
+        "calibration_end",
+        "customers_count",
+        "candidate_spend_mae",
+        "current_spend_mae",
+        "trained_at",
+        "promoted_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["version"]
+    exclude = ["artefact"]
+    readonly_fields = [
+        "version",
+        "status",
+        "horizon_days",
+        "inner_horizon_days",
+        "data_first_day",
+        "calibration_end",
+        "validation_from",
+        "validation_to",
+        "customers_count",
+        "orders_count",
+        "candidate_metrics",
+        "current_metrics",
+        "compared_with",
+        "decision",
+        "requested_by",
+        "trained_at",
+        "promoted_at",
+        "retired_at",
+        "metadata",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LtvModel]:
+        return super().get_queryset(request).defer("artefact")
+
+    @admin.display(description="spend MAE (candidate)")
+    def candidate_spend_mae(self, obj: LtvModel) -> str:
+        return _figure(obj.candidate_metrics, "spend_mae")
+
+    @admin.display(description="spend MAE (then active)")
+    def current_spend_mae(self, obj: LtvModel) -> str:
+        return _figure(obj.current_metrics, "spend_mae")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # models come from training runs
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the registry is the record of what scored the customers
+
+
+@admin.register(LtvTrainingRun)
+class LtvTrainingRunAdmin(TenantOnlyAdmin):
+    list_display = [
+        "id",
+        "status",
+        "horizon_days",
+        "requested_by",
+        "created_at",
+        "finished_at",
+        "model",
+        "promoted",
+    ]
+    list_filter = ["status", "promoted"]
+    list_select_related = ["model"]
+    readonly_fields = list(LtvTrainingRun.SHOWN_FIELDS)
+    change_list_template = "admin/bidding/ltvtrainingrun/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LtvTrainingRun]:
+        return super().get_queryset(request).defer("model__artefact")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # "Train now" requests a run
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def can_train(self, request: HttpRequest) -> bool:
+        return self._here() and request.user.has_perm("bidding.train_ltv")
+
+    def get_urls(self) -> list[Any]:
+        train = path(
+            "train/", self.admin_site.admin_view(self.train_view), name="bidding_ltvtrainingrun_train"
+        )
+        return [train, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(
+            request, {**(extra_context or {}), "can_train": self.can_train(request)}
+        )
+
+    def train_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """POST only (a button on the changelist), Admins only (``bidding.train_ltv``)."""
+        back = reverse("admin:bidding_ltvtrainingrun_changelist")
+        if request.method != "POST" or not self.can_train(request):
+            self.message_user(request, "Only Admins can train LTV models.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        try:
+            run = services.ltv_training_request(actor=request.user.get_username())
+        except BiddingError as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+        else:
+            self.message_user(
+                request,
+                f"Training run #{run.pk} requested; the worker trains it in the background.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(back)

@@ -8,3 +8,11 @@ class BiddingConfig(AppConfig):
     label = "bidding"
     verbose_name = "Bidding"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.bidding.receivers import rescore_customers_after_orders
+        from apps.stores.services import customers_orders_changed
+
+        customers_orders_changed.connect(
+            rescore_customers_after_orders, dispatch_uid="kiki_ltv_rescore_on_orders"
+        )

@@ -10,3 +10,13 @@ LTV_SCORE_SECONDS = Histogram(
     ["fallback"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+LTV_MODELS_TRAINED = Counter(
+    "kiki_bidding_ltv_models_trained",
+    "LTV training runs by outcome (promoted, rejected, unchanged, too_little_data, error)",
+    ["outcome"],
+)
+LTV_SCORED_CUSTOMERS = Counter(
+    "kiki_bidding_ltv_customers_scored",
+    "Customers scored by the batch scoring task (fallback: BG/NBD+GG, no active model)",
+    ["fallback"],
+)

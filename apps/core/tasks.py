@@ -31,6 +31,7 @@ class Queue(StrEnum):
     BIDDING = "bidding"
     BILLING = "billing"
     RECON = "recon"
+    ML = "ml"  # LTV training: long, CPU-bound; keep it off the queues that must stay fast
 
 
 ALL_QUEUES = ",".join(q.value for q in Queue)

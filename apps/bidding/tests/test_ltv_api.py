@@ -127,3 +127,88 @@ def test_bad_input_gets_a_reason(analyst_api, change, field):
 
 def test_requires_sign_in_and_the_permission(tenants):
     assert api_client_for(tenants.a.host).post("/api/v1/ltv/score", BODY, format="json").status_code == 401
+
+
+# --- stored customers (customer_ids): the bid-time fast path -------------------------------------
+def _stored_customers(schema: str, n: int = 3) -> list[int]:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from django_tenants.utils import schema_context
+
+    from apps.stores import selectors, services
+
+    with schema_context(schema):
+        store = services.store_create(name="Shop", currency="USD", actor="test")
+        orders = [
+            services.OrderInput(
+                platform_id=f"o{i}-{k}",
+                placed_at=datetime(2024, 1 + k * 2, 1 + i, 12, tzinfo=UTC),
+                total=Decimal("30.00") + i,
+                customer=services.CustomerInput(platform_id=f"c{i}"),
+            )
+            for i in range(n)
+            for k in range(i + 1)
+        ]
+        result = services.orders_upsert(store=store, orders=orders, actor="test")
+        ids = list(result.changed_customer_ids)
+        assert len(selectors.customers_for_scoring(customer_ids=ids)) == n
+        return ids
+
+
+def test_stored_customers_get_fallback_answers_without_a_worker(tenants, analyst_api):
+    ids = _stored_customers(tenants.a.schema)
+    before = ltv_total(tenants.a.schema)
+    response = analyst_api.post(
+        "/api/v1/ltv/score", {"horizon_days": 365, "as_of": "2024-12-31", "customer_ids": ids}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == [str(i) for i in ids]
+    assert all(r["fallback"] for r in results)
+    assert all(r["model_version"].startswith("bgnbd-gg-") for r in results)
+    for r in results:
+        assert float(r["spend_p10"]) <= float(r["expected_spend"]) <= float(r["spend_p90"])
+    assert results[-1]["expected_purchases"] > results[0]["expected_purchases"]  # three orders vs one
+    assert ltv_total(tenants.a.schema) - before == pytest.approx(
+        sum(r["expected_spend_micros"] for r in results), abs=3
+    )
+
+
+def test_unknown_and_other_tenants_customer_ids_are_named(tenants, analyst_api):
+    ids = _stored_customers(tenants.a.schema)
+    beta_ids = _stored_customers(tenants.b.schema, n=5)
+    only_beta = [i for i in beta_ids if i not in ids] or [max(beta_ids) + 1000]
+    response = analyst_api.post(
+        "/api/v1/ltv/score", {"horizon_days": 365, "customer_ids": [ids[0], *only_beta]}, format="json"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert all(str(i) in error["message"] for i in only_beta[:20])
+    assert len(error["details"]["customer_ids"]) == len(only_beta)
+
+
+def test_customer_ids_scored_before_their_orders_are_refused(tenants, analyst_api):
+    ids = _stored_customers(tenants.a.schema)
+    response = analyst_api.post(
+        "/api/v1/ltv/score", {"horizon_days": 365, "as_of": "2023-12-31", "customer_ids": ids}, format="json"
+    )
+    assert response.status_code == 400
+    assert "customer_ids" in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"horizon_days": 30},
+        {"horizon_days": 30, "customer_ids": [1], "customers": BODY["customers"]},
+        {"horizon_days": 30, "customer_ids": []},
+        {"horizon_days": 30, "customer_ids": [1, 1]},
+        {"horizon_days": 30, "customer_ids": ["x"]},
+    ],
+)
+def test_customer_ids_or_customers_exactly_one(analyst_api, body):
+    response = analyst_api.post("/api/v1/ltv/score", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_error"

@@ -32,6 +32,11 @@ _METHOD_ACTION = {
 }
 
 
+def actor_name(request: Request) -> str:
+    """Who did it, for services' ``actor``: the user's (or API key principal's) username."""
+    return str(getattr(request.user, "username", "") or "anonymous")
+
+
 def model_perm(model: type[Model], action: str) -> str:
     return f"{model._meta.app_label}.{action}_{model._meta.model_name}"
 

@@ -1,6 +1,12 @@
-"""Tenant API routes of the stores app, mounted at /api/v1/stores/ by kiki_project.urls_tenants."""
+"""Tenant API routes of the stores app, mounted at /api/v1/ by kiki_project.urls_tenants:
+/stores, /customers, /orders."""
 
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
-router = DefaultRouter(trailing_slash=False)
+from apps.stores.api.views import CustomerViewSet, OrderViewSet, StoreViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("stores", StoreViewSet, basename="store")
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("orders", OrderViewSet, basename="order")
 urlpatterns = router.urls

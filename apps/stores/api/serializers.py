@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.stores.models import ZERO, Customer, Order, StoreConnection
+from apps.stores.services import MAX_ORDERS_PER_CALL
+
+
+def _money(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal(0), **kwargs)
+
+
+class StoreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StoreConnection
+        fields = ["id", "platform", "name", "shop_domain", "currency", "status", "created_at"]
+        read_only_fields = fields
+
+
+class StoreCreateSerializer(serializers.Serializer):
+    """A manual store (orders arrive through this API or the admin). Shopify, WooCommerce and
+    BigCommerce stores are connected by their connectors, not created here."""
+
+    name = serializers.CharField(max_length=200)
+    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. USD.")
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    currency = serializers.CharField(source="store.currency", read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "store",
+            "platform_id",
+            "email",
+            "first_name",
+            "last_name",
+            "accepts_marketing",
+            "acquisition_source",
+            "created_at",
+            "updated_at",
+            "currency",
+            "first_order_at",
+            "last_order_at",
+            "orders_count",
+            "total_spent",
+            "first_order_value",
+            "predicted_ltv",
+            "predicted_ltv_low",
+            "predicted_ltv_high",
+            "predicted_purchases",
+            "ltv_horizon_days",
+            "ltv_model_version",
+            "ltv_scored_at",
+            "ltv_fallback",
+            "ltv_state_as_of",
+        ]
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    net_value = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "store",
+            "platform_id",
+            "number",
+            "customer",
+            "placed_at",
+            "cancelled_at",
+            "currency",
+            "subtotal",
+            "tax",
+            "shipping",
+            "discount",
+            "total",
+            "total_refunded",
+            "net_value",
+            "financial_status",
+            "fulfillment_status",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    """Fields left out keep their stored values."""
+
+    platform_id = serializers.CharField(max_length=100)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    accepts_marketing = serializers.BooleanField(required=False)
+    acquisition_source = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+class OrderInputSerializer(serializers.Serializer):
+    platform_id = serializers.CharField(max_length=100)
+    number = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    placed_at = serializers.DateTimeField(help_text="ISO 8601; without an offset it is read as UTC.")
+    cancelled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    currency = serializers.CharField(
+        min_length=3, max_length=3, required=False, help_text="Must be the store's currency (the default)."
+    )
+    subtotal = _money(required=False, default=ZERO)
+    tax = _money(required=False, default=ZERO)
+    shipping = _money(required=False, default=ZERO)
+    discount = _money(required=False, default=ZERO)
+    total = _money()
+    total_refunded = _money(required=False, default=ZERO)
+    financial_status = serializers.ChoiceField(
+        choices=Order.FinancialStatus.choices, required=False, default=Order.FinancialStatus.PAID
+    )
+    fulfillment_status = serializers.ChoiceField(
+        choices=Order.FulfillmentStatus.choices, required=False, default=Order.FulfillmentStatus.UNFULFILLED
+    )
+    customer = CustomerInputSerializer(required=False, allow_null=True, default=None)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data["total_refunded"] > data["total"]:
+            raise serializers.ValidationError({"total_refunded": ["Cannot exceed total."]})
+        cancelled = data.get("cancelled_at")
+        if cancelled is not None and cancelled < data["placed_at"]:
+            raise serializers.ValidationError({"cancelled_at": ["Cannot be before placed_at."]})
+        return data
+
+
+class OrdersUpsertSerializer(serializers.Serializer):
+    store = serializers.PrimaryKeyRelatedField(
+        queryset=StoreConnection.objects.all(), help_text="Id of a store of this workspace."
+    )
+    orders = serializers.ListField(child=OrderInputSerializer(), min_length=1, max_length=MAX_ORDERS_PER_CALL)
+
+
+class OrdersUpsertResultSerializer(serializers.Serializer):
+    store = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    customers_created = serializers.IntegerField()
+    customers_changed = serializers.IntegerField(help_text="Customers whose purchase history changed.")

@@ -1,0 +1,138 @@
+"""Stores API: stores (an Admin creates a manual one), the bulk order upsert, customers with LTV."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F, QuerySet
+from django.db.models.expressions import OrderBy
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api.base import TenantViewSet, actor_name
+from apps.stores import services
+from apps.stores.api import serializers as s
+from apps.stores.models import Customer, Order, StoreConnection
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValidationError({name: ["A whole number."]}) from exc
+
+
+class FieldFilter(BaseFilterBackend):
+    """``?store=<id>`` (and ``?customer=<id>`` where the view allows it)."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        for name in getattr(view, "filter_fields", ()):
+            value = _int_param(request, name)
+            if value is not None:
+                queryset = queryset.filter(**{f"{name}_id": value})
+        return queryset
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {"name": n, "required": False, "in": "query", "schema": {"type": "integer"}}
+            for n in getattr(view, "filter_fields", ())
+        ]
+
+
+class NullsLastOrdering(BaseFilterBackend):
+    """``?ordering=-predicted_ltv,orders_count``: named fields only, rows without a value last."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        raw = request.query_params.get("ordering") or view.default_ordering
+        allowed = view.ordering_fields
+        terms: list[OrderBy] = []
+        for part in (p.strip() for p in raw.split(",") if p.strip()):
+            name = part.lstrip("-")
+            if name not in allowed:
+                raise ValidationError(
+                    {"ordering": [f"Order by one of {', '.join(allowed)} (prefix - to reverse)."]}
+                )
+            field = F(name)
+            terms.append(field.desc(nulls_last=True) if part.startswith("-") else field.asc(nulls_last=True))
+        return queryset.order_by(*terms, "pk")
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": "ordering",
+                "required": False,
+                "in": "query",
+                "description": f"One or more of {', '.join(view.ordering_fields)}; default {view.default_ordering}.",
+                "schema": {"type": "string"},
+            }
+        ]
+
+
+class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    queryset = StoreConnection.objects.order_by("name", "pk")
+    serializer_class = s.StoreSerializer
+
+    @extend_schema(request=s.StoreCreateSerializer, responses={201: s.StoreSerializer})
+    def create(self, request: Request) -> Response:
+        data = s.StoreCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = services.store_create(actor=actor_name(request), **data.validated_data)
+        return Response(s.StoreSerializer(store).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Customers with their order aggregates and stored LTV (highest predicted LTV first)."""
+
+    queryset = Customer.objects.select_related("store").defer("ltv_state")
+    serializer_class = s.CustomerSerializer
+    filter_backends = [FieldFilter, NullsLastOrdering]
+    filter_fields = ("store",)
+    ordering_fields = (
+        "predicted_ltv",
+        "last_order_at",
+        "first_order_at",
+        "total_spent",
+        "orders_count",
+        "id",
+    )
+    default_ordering = "-predicted_ltv"
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Orders (newest first). ``POST`` upserts up to 1000 orders of one store at once."""
+
+    queryset = Order.objects.all()
+    serializer_class = s.OrderSerializer
+    filter_backends = [FieldFilter, NullsLastOrdering]
+    filter_fields = ("store", "customer")
+    ordering_fields = ("placed_at", "total", "id")
+    default_ordering = "-placed_at"
+
+    @extend_schema(request=s.OrdersUpsertSerializer, responses={200: s.OrdersUpsertResultSerializer})
+    def create(self, request: Request) -> Response:
+        data = s.OrdersUpsertSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = data.validated_data["store"]
+        orders = []
+        for item in data.validated_data["orders"]:
+            customer = item.pop("customer", None)
+            orders.append(
+                services.OrderInput(**item, customer=services.CustomerInput(**customer) if customer else None)
+            )
+        result = services.orders_upsert(store=store, orders=orders, actor=actor_name(request))
+        body = {
+            "store": store.pk,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "customers_created": result.customers_created,
+            "customers_changed": len(result.changed_customer_ids),
+        }
+        return Response(body, status=status.HTTP_200_OK)

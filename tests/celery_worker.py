@@ -1,0 +1,78 @@
+"""A real Celery worker process for integration tests, against the test database and broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_database_url() -> str:
+    from urllib.parse import quote
+
+    s = connection.settings_dict
+    host = quote(s["HOST"] or "127.0.0.1", safe="")
+    return f"postgres://{s['USER'] or 'postgres'}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@contextmanager
+def celery_worker(
+    queues: str, *, database_url: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """Start ``celery worker -Q queues`` (solo pool), wait for its ping, stop it on exit."""
+    from kiki_project.celery import app
+
+    worker_env = dict(os.environ, DATABASE_URL=database_url, KIKI_ENV="test", PYTHONUNBUFFERED="1")
+    worker_env.update(env or {})
+    app.control.purge()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "kiki_project",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            "1",
+            "-P",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "-n",
+            f"kiki-test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=worker_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery worker died: {proc.stdout.read().decode()[-3000:]}")  # type: ignore[union-attr]
+            if app.control.ping(timeout=0.5):
+                break
+        else:
+            raise RuntimeError("celery worker did not answer a ping within 60 s")
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
