@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"validation on the internal time split (inner horizon {result.inner_horizon} days):")
     print(format_metrics(result.validation))
+    print(
+        f"shipped = {result.metadata['blend_weight']:.2f} x network + "
+        f"{1 - result.metadata['blend_weight']:.2f} x BG/NBD+GG (weight chosen on validation by spend deviance)"
+    )
     pred = predict(result, calibration, cal_end, args.horizon_days)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
