@@ -36,27 +36,7 @@ class LtvModelAdmin(TenantOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["version"]
     exclude = ["artefact"]
-    readonly_fields = [
-        "version",
-        "status",
-        "horizon_days",
-        "inner_horizon_days",
-        "data_first_day",
-        "calibration_end",
-        "validation_from",
-        "validation_to",
-        "customers_count",
-        "orders_count",
-        "candidate_metrics",
-        "current_metrics",
-        "compared_with",
-        "decision",
-        "requested_by",
-        "trained_at",
-        "promoted_at",
-        "retired_at",
-        "metadata",
-    ]
+    readonly_fields = list(LtvModel.SHOWN_FIELDS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LtvModel]:
         return super().get_queryset(request).defer("artefact")

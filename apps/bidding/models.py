@@ -54,6 +54,29 @@ class LtvModel(models.Model):
     promoted_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
 
+    # Shown (read-only) in the admin and the API; never the artefact bytes.
+    SHOWN_FIELDS = (
+        "version",
+        "status",
+        "horizon_days",
+        "inner_horizon_days",
+        "data_first_day",
+        "calibration_end",
+        "validation_from",
+        "validation_to",
+        "customers_count",
+        "orders_count",
+        "candidate_metrics",
+        "current_metrics",
+        "compared_with",
+        "decision",
+        "requested_by",
+        "trained_at",
+        "promoted_at",
+        "retired_at",
+        "metadata",
+    )
+
     class Meta:
         ordering = ["-trained_at", "-pk"]
         verbose_name = "LTV model"

@@ -18,10 +18,10 @@ from django.conf import settings
 from apps.core.redis import client_for
 from ml.ltv import synth, train
 from ml.ltv.baseline import BaselinePredictor
-from ml.ltv.data import EPOCH, Summary, Transactions, from_arrays, summarise, to_day, weekly_sequences
+from ml.ltv.data import EPOCH, Transactions, from_arrays, summarise, to_day, weekly_sequences
 from ml.ltv.features import WEEKS
 from ml.ltv.train import TrainResult
-from ml.serving.client import LtvClient, Prediction, publish_artefact
+from ml.serving.client import LtvClient, Prediction, baseline_predictions, publish_artefact
 from ml.serving.wire import ScoreItem
 from ml.serving.worker import read_heartbeats
 
@@ -324,24 +324,6 @@ def _rfm_item(c: StoredRfm, as_of_day: int, state: bool) -> ScoreItem:
     )
 
 
-def _baseline_predictions(
-    baseline: BaselinePredictor, items: list[ScoreItem], horizon: int
-) -> list[Prediction]:
-    s = Summary.from_rfm(np.array([[i.frequency, i.recency, i.t, i.monetary, i.first_value] for i in items]))
-    out = baseline.predict(s, horizon, samples=64)
-    return [
-        Prediction(
-            float(out["purchases"][k]),
-            float(out["spend"][k]),
-            float(out["spend_low"][k]),
-            float(out["spend_high"][k]),
-            baseline.version,
-            True,
-        )
-        for k in range(len(items))
-    ]
-
-
 def ltv_score_stored(
     customers: list[StoredRfm],
     *,
@@ -372,16 +354,13 @@ def ltv_score_stored(
             items, horizon_days=horizon_days, timeout_ms=timeout_ms, model_version=version
         )
         if any(not a.fallback and a.model_version != version for a in answers):
-            answers = _baseline_predictions(baseline, items, horizon_days)  # a worker without that model
+            answers = baseline_predictions(baseline, items, horizon_days)  # a worker without that model
         found.update({c.ref: a for c, a in zip(members, answers, strict=True)})
     rest = [c for c in customers if c.ref not in found]
     if rest:
         items = [_rfm_item(c, as_of_day, state=False) for c in rest]
         found.update(
-            {
-                c.ref: a
-                for c, a in zip(rest, _baseline_predictions(baseline, items, horizon_days), strict=True)
-            }
+            {c.ref: a for c, a in zip(rest, baseline_predictions(baseline, items, horizon_days), strict=True)}
         )
     return [LtvScore(c.ref, found[c.ref]) for c in customers]
 

@@ -103,27 +103,30 @@ class LtvClient:
             except wire.WireError:
                 result = None
         if result is None:
-            result = self._fallback(items, horizon_days)
+            result = baseline_predictions(self.fallback, items, horizon_days)
         if self.on_result:
             self.on_result(time.perf_counter() - started, result[0].fallback)
         return result
 
-    def _fallback(self, items: list[ScoreItem], horizon_days: float) -> list[Prediction]:
-        s = Summary.from_rfm(
-            np.array([[i.frequency, i.recency, i.t, i.monetary, i.first_value] for i in items])
+
+def baseline_predictions(
+    baseline: BaselinePredictor, items: list[ScoreItem], horizon_days: float
+) -> list[Prediction]:
+    """BG/NBD+GG's answers for items (``fallback=True``): the client's fallback, and what Django uses
+    for customers the worker cannot help with."""
+    s = Summary.from_rfm(np.array([[i.frequency, i.recency, i.t, i.monetary, i.first_value] for i in items]))
+    out = baseline.predict(s, horizon_days, samples=64)
+    return [
+        Prediction(
+            float(out["purchases"][k]),
+            float(out["spend"][k]),
+            float(out["spend_low"][k]),
+            float(out["spend_high"][k]),
+            baseline.version,
+            True,
         )
-        out = self.fallback.predict(s, horizon_days, samples=64)
-        return [
-            Prediction(
-                float(out["purchases"][k]),
-                float(out["spend"][k]),
-                float(out["spend_low"][k]),
-                float(out["spend_high"][k]),
-                self.fallback.version,
-                True,
-            )
-            for k in range(len(items))
-        ]
+        for k in range(len(items))
+    ]
 
 
 def publish_artefact(client: redis.Redis, version: str, blob: bytes) -> None:

@@ -141,28 +141,7 @@ class LtvScoreView(TenantAPIView):
 class LtvModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = LtvModel
-        fields = [
-            "id",
-            "version",
-            "status",
-            "horizon_days",
-            "inner_horizon_days",
-            "data_first_day",
-            "calibration_end",
-            "validation_from",
-            "validation_to",
-            "customers_count",
-            "orders_count",
-            "candidate_metrics",
-            "current_metrics",
-            "compared_with",
-            "decision",
-            "requested_by",
-            "trained_at",
-            "promoted_at",
-            "retired_at",
-            "metadata",
-        ]
+        fields = ["id", *LtvModel.SHOWN_FIELDS]
         read_only_fields = fields
 
 
