@@ -118,6 +118,26 @@ class Customer(models.Model):
         null=True, blank=True, editable=False, help_text="As-of date of the prediction and of its state."
     )
 
+    # Shown read-only in the admin and the API (the state bytes are not shown).
+    AGGREGATE_FIELDS = (
+        "first_order_at",
+        "last_order_at",
+        "orders_count",
+        "total_spent",
+        "first_order_value",
+    )
+    LTV_FIELDS = (
+        "predicted_ltv",
+        "predicted_ltv_low",
+        "predicted_ltv_high",
+        "predicted_purchases",
+        "ltv_horizon_days",
+        "ltv_model_version",
+        "ltv_scored_at",
+        "ltv_fallback",
+        "ltv_state_as_of",
+    )
+
     class Meta:
         ordering = [F("predicted_ltv").desc(nulls_last=True), "pk"]
         constraints = [

@@ -45,20 +45,8 @@ class CustomerSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "currency",
-            "first_order_at",
-            "last_order_at",
-            "orders_count",
-            "total_spent",
-            "first_order_value",
-            "predicted_ltv",
-            "predicted_ltv_low",
-            "predicted_ltv_high",
-            "predicted_purchases",
-            "ltv_horizon_days",
-            "ltv_model_version",
-            "ltv_scored_at",
-            "ltv_fallback",
-            "ltv_state_as_of",
+            *Customer.AGGREGATE_FIELDS,
+            *Customer.LTV_FIELDS,
         ]
         read_only_fields = fields
 
