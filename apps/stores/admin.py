@@ -68,15 +68,7 @@ class CustomerAdmin(TenantOnlyAdmin):
     search_fields = ["email", "platform_id"]
     exclude = ["ltv_state"]
     readonly_fields = [
-        "store",
-        "platform_id",
-        "email",
-        "first_name",
-        "last_name",
-        "accepts_marketing",
-        "acquisition_source",
-        "created_at",
-        "updated_at",
+        *Customer.PROFILE_FIELDS,
         *Customer.AGGREGATE_FIELDS,
         *Customer.LTV_FIELDS,
     ]

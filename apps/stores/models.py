@@ -119,6 +119,17 @@ class Customer(models.Model):
     )
 
     # Shown read-only in the admin and the API (the state bytes are not shown).
+    PROFILE_FIELDS = (
+        "store",
+        "platform_id",
+        "email",
+        "first_name",
+        "last_name",
+        "accepts_marketing",
+        "acquisition_source",
+        "created_at",
+        "updated_at",
+    )
     AGGREGATE_FIELDS = (
         "first_order_at",
         "last_order_at",
