@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         f"shipped = {result.metadata['blend_weight']:.2f} x network + "
         f"{1 - result.metadata['blend_weight']:.2f} x BG/NBD+GG (weight chosen on validation by spend deviance)"
     )
+    low, high = result.metadata["interval_scale"]
+    print(
+        f"10-90 interval bounds scaled by {low:.3f} (low) and {high:.3f} (high) so that 80 % of the "
+        "validation customers fall inside"
+    )
     pred = predict(result, calibration, cal_end, args.horizon_days)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -26,6 +26,9 @@ def metrics(pred: dict[str, np.ndarray], purchases: np.ndarray, spend: np.ndarra
         "spend_mae": float(np.abs(pred["spend"] - spend).mean()),
         "purchases_mae": float(np.abs(pred["purchases"] - purchases).mean()),
         "coverage_10_90": float(inside.mean()),
+        # the interval's tails, 0.10 each when calibrated (nobody can be below a low bound of 0)
+        "below_low": float(np.mean(spend < pred["spend_low"])),
+        "above_high": float(np.mean(spend > pred["spend_high"])),
         "pred_total_over_actual": float(pred["spend"].sum() / max(spend.sum(), 1e-9)),
     }
 

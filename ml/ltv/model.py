@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import special
 from torch import nn
+
+from ml.ltv.dist import HIGH, LOW, ziln_quantile
 
 SEQ_FEATURES = 3  # transactions, log1p(spend), already-a-customer
 STATIC_FEATURES = (
@@ -191,11 +192,7 @@ def decode(out: np.ndarray) -> dict[str, np.ndarray]:
     # exp(mu + sigma^2/2) is far noisier. The ZILN gives the interval.
     mean = np.exp(np.clip(out[:, 4], -20, 12)) * SPEND_SCALE
 
-    def quantile(q: float) -> np.ndarray:
-        inner = np.clip((q - p_zero) / np.maximum(1 - p_zero, 1e-9), 1e-9, 1 - 1e-9)
-        return np.where(q <= p_zero, 0.0, np.exp(mu + sigma * special.ndtri(inner)))
-
-    low, high = quantile(0.1), quantile(0.9)
+    low, high = ziln_quantile(LOW, p_zero, mu, sigma), ziln_quantile(HIGH, p_zero, mu, sigma)
     return {
         "purchases": rate,
         "spend": mean,

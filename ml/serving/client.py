@@ -115,7 +115,7 @@ def baseline_predictions(
     """BG/NBD+GG's answers for items (``fallback=True``): the client's fallback, and what Django uses
     for customers the worker cannot help with."""
     s = Summary.from_rfm(np.array([[i.frequency, i.recency, i.t, i.monetary, i.first_value] for i in items]))
-    out = baseline.predict(s, horizon_days, samples=64)
+    out = baseline.predict(s, horizon_days)
     return [
         Prediction(
             float(out["purchases"][k]),

@@ -11,7 +11,7 @@ from ml.ltv.baseline import BaselinePredictor
 from ml.ltv.data import Summary
 from ml.ltv.features import WEEKS, static_vector
 from ml.ltv.model import SEQ_FEATURES, NumpyHead, decode
-from ml.ltv.train import TrainResult, finish, load, loads, season_scale
+from ml.ltv.train import TrainResult, finish, interval_of, load, loads, season_scale
 from ml.serving.wire import WireError
 
 
@@ -22,6 +22,7 @@ class Scorer:
         self.version = result.metadata["model_version"] if result else baseline.version
         self.state_dim = result.net.state_dim if result else 0
         self.weight = float(result.metadata.get("blend_weight", 1.0)) if result else 0.0
+        self.interval = interval_of(result) if result else (1.0, 1.0)
         self.head = None
         if result is not None:
             result.net.eval()
@@ -54,7 +55,7 @@ class Scorer:
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"bad item: {exc}") from exc
         if self.result is None:
-            out = self.baseline.predict(s, horizon_days, samples=64)
+            out = self.baseline.predict(s, horizon_days)
         else:
             # Only what ``finish`` reads is computed: the baseline's interval enters only through the
             # blend (weight < 1) and only at the inner horizon; at the requested horizon only its
@@ -62,11 +63,11 @@ class Scorer:
             # multiplied by 0, so the network is not run (blend(base, base, 0) == base exactly).
             h = self.result.inner_horizon
             w = self.weight
-            base_h = self.baseline.predict(s, h, samples=64 if w < 1 else 0)
-            base_big = base_h if horizon_days == h else self.baseline.predict(s, horizon_days, samples=0)
+            base_h = self.baseline.predict(s, h, interval=w < 1)
+            base_big = base_h if horizon_days == h else self.baseline.predict(s, horizon_days, interval=False)
             net = base_h if w == 0 else self._network(items, static_vector(s, as_of, h, base_h))
             scale = season_scale(self.result.net, as_of, h, horizon_days, len(items)) if w > 0 else None
-            out = finish(net, base_h, base_big, w, scale)
+            out = finish(net, base_h, base_big, w, scale, self.interval)
         return np.stack(
             [out["purchases"], out["spend"], out["spend_low"], out["spend_high"]], axis=1
         ).tolist()

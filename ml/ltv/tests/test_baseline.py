@@ -105,10 +105,11 @@ def test_array_api_matches_summary_api():
         by_arrays.predict(x, tx, 120)
 
 
-def _monte_carlo_reference(
+def _monte_carlo_draws(
     model: BaselinePredictor, s: Summary, purchases: np.ndarray, samples: int, seed: int
-):
-    """The interval as first written (np.quantile over the same draws): the reference for _interval."""
+) -> np.ndarray:
+    """Spend draws of the process the closed-form interval summarises (the Monte Carlo interval the
+    baseline first shipped with): posterior rate, Poisson counts, Gamma-Gamma spend."""
     rng = np.random.default_rng(seed)
     n = len(purchases)
     r = model.bgnbd[0]
@@ -119,38 +120,65 @@ def _monte_carlo_reference(
     nu = rng.gamma(
         (q + p * s.frequency)[:, None], 1.0 / (gamma + s.frequency * s.monetary)[:, None], (n, samples)
     )
-    spend = np.where(counts > 0, rng.gamma(np.maximum(p * counts, 1e-9)) / nu, 0.0)
-    low, high = np.quantile(spend, [0.1, 0.9], axis=1)
-    return np.where(s.seen, low, 0.0), np.where(s.seen, high, 0.0)
+    return np.where(counts > 0, rng.gamma(np.maximum(p * counts, 1e-9)) / nu, 0.0)
 
 
-@pytest.mark.parametrize("samples", [1, 2, 7, 64, 256])
-def test_interval_is_numpy_quantile_of_the_same_draws(samples):
-    """_interval takes the 10/90 % points by sort + interpolation instead of np.quantile (cheaper at
-    one customer); it must give the same numbers bit for bit."""
-    x, tx, t, _ = simulate_bgnbd(300, (0.3, 20.0, 0.8, 2.5), 300.0, seed=5)
+def test_closed_form_interval_matches_a_large_monte_carlo_of_the_same_model():
+    """The closed-form interval (negative binomial count x Gamma-Gamma spend, as a ZILN with the exact
+    P(0), mean and variance) against 20,000 draws of the very process it summarises, per frequency band:
+    P(spend = 0) and the mean agree exactly (up to sampling noise), and the closed-form 10/90 points
+    leave about 10 % of the draws on each side."""
+    x, tx, t, _ = simulate_bgnbd(400, (0.3, 20.0, 0.8, 2.5), 300.0, seed=5)
     rng = np.random.default_rng(5)
     mon = np.where(x > 0, rng.gamma(4.0, 12.0, len(x)), 0.0)
     s = summary(x, tx, t, mon)
-    s = Summary(s.frequency, s.recency, s.t, s.monetary, s.first_value, np.arange(len(x)) % 7 != 0)
-    model = BaselinePredictor.default()
+    model = BaselinePredictor(bgnbd=(0.3, 20.0, 0.8 + 0.5, 2.5), gamma_gamma=(6.0, 4.0, 15.0))
     purchases = bgnbd_expected(np.array(model.bgnbd), x, tx, t, 90.0)
-    for rows in (slice(1, 2), slice(3, 4), slice(0, 64), slice(None)):  # one customer: numpy's scalar path
-        sub = Summary(
-            *(getattr(s, f)[rows] for f in ("frequency", "recency", "t", "monetary", "first_value", "seen"))
+    low, high = model.interval(s, purchases)
+    draws = _monte_carlo_draws(model, s, purchases, 20_000, seed=3)
+    mean = purchases * model.expected_spend_per_tx(s.frequency, s.monetary)
+    np.testing.assert_allclose(draws.mean(axis=1), mean, rtol=0.12, atol=0.5)
+    size = model.bgnbd[0] + s.frequency
+    np.testing.assert_allclose((draws == 0).mean(axis=1), (size / (size + purchases)) ** size, atol=0.015)
+    # Spend has a mass at 0, so a bound is right when at most ~10 % of the draws lie strictly beyond
+    # it and at least ~10 % lie beyond it or on it.
+    beyond_low, upto_low = (draws < low[:, None]).mean(axis=1), (draws <= low[:, None]).mean(axis=1)
+    beyond_high, from_high = (draws > high[:, None]).mean(axis=1), (draws >= high[:, None]).mean(axis=1)
+    for band in (x == 0, (x >= 1) & (x <= 3), x > 3):
+        assert band.any()
+        assert beyond_low[band].mean() <= 0.13
+        assert upto_low[band].mean() >= 0.07
+        assert beyond_high[band].mean() <= 0.13
+        assert from_high[band].mean() >= 0.07
+    assert np.all(high >= low)
+    assert np.any(high > 0)
+
+
+def test_interval_of_a_customer_does_not_depend_on_the_batch():
+    """No sampling: one customer alone gets bit for bit what they get inside any batch."""
+    x, tx, t, _ = simulate_bgnbd(50, (0.3, 20.0, 0.8, 2.5), 300.0, seed=8)
+    s = summary(x, tx, t, np.where(x > 0, 30.0, 0.0))
+    model = BaselinePredictor.default()
+    batch = model.predict(s, 90)
+    for i in (0, 7, 49):
+        one = model.predict(
+            Summary(
+                *(
+                    getattr(s, f)[i : i + 1]
+                    for f in ("frequency", "recency", "t", "monetary", "first_value", "seen")
+                )
+            ),
+            90,
         )
-        got = model._interval(sub, purchases[rows], samples=samples, seed=3)
-        ref = _monte_carlo_reference(model, sub, purchases[rows], samples, 3)
-        np.testing.assert_array_equal(got[0], ref[0])
-        np.testing.assert_array_equal(got[1], ref[1])
-    assert np.any(got[1] > 0)  # the comparison was not between two arrays of zeros
+        for key in batch:
+            assert one[key][0] == batch[key][i]
 
 
-def test_zero_samples_gives_the_point_predictions_without_an_interval():
+def test_without_interval_gives_the_point_predictions_only():
     model = BaselinePredictor.default()
     s = summary(np.array([0.0, 3.0, 10.0]), np.array([0.0, 50.0, 300.0]), np.array([100.0, 200.0, 320.0]))
-    full = model.predict(s, 90, samples=64)
-    point = model.predict(s, 90, samples=0)
+    full = model.predict(s, 90)
+    point = model.predict(s, 90, interval=False)
     np.testing.assert_array_equal(point["purchases"], full["purchases"])
     np.testing.assert_array_equal(point["spend"], full["spend"])
     np.testing.assert_array_equal(point["spend_low"], point["spend"])

@@ -88,7 +88,12 @@ def test_artefact_round_trip_and_promotion(small_csv, tmp_path):
     train.save(result, tmp_path / "m.pt")
     loaded = train.load(tmp_path / "m.pt")
     assert loaded.metadata["model_version"] == result.metadata["model_version"]
-    assert set(loaded.metadata["validation"]) == {"network", "bgnbd_gg", "blend"}
+    assert set(loaded.metadata["validation"]) == {
+        "network",
+        "bgnbd_gg",
+        "blend_uncalibrated_interval",
+        "blend",
+    }
     np.testing.assert_allclose(
         train.predict(loaded, tx, cal, 90)["spend"], train.predict(result, tx, cal, 90)["spend"], rtol=1e-5
     )
@@ -105,12 +110,32 @@ def test_artefact_round_trip_and_promotion(small_csv, tmp_path):
     other = train.evaluate_window(result, tx, as_of, end)
     assert 0 < other.spend_mae < 10 * own.spend_mae
     assert 0 <= other.coverage_10_90 <= 1
-    worse = train.Metrics(spend_mae=1e9, purchases_mae=1e9, coverage_10_90=0.0, top20_capture=0, gini=0)
+    worse = train.Metrics(
+        spend_mae=1e9, purchases_mae=1e9, coverage_10_90=0.0, top20_capture=0, gini=0, above_high=0.5
+    )
     assert train.should_promote(own, worse)
     assert not train.should_promote(worse, own)
     assert train.should_promote(own, None)
-    narrower = train.Metrics(**{**asdict(own), "spend_mae": own.spend_mae * 0.9, "coverage_10_90": 0.1})
+    narrower = train.Metrics(**{**asdict(own), "spend_mae": own.spend_mae * 0.9, "above_high": 0.6})
     assert not train.should_promote(narrower, own)
+    # Too wide an interval is as wrong as too narrow: the tails are judged by their distance from 10 %.
+    calibrated = train.Metrics(
+        **{**asdict(own), "spend_mae": own.spend_mae * 0.9, "above_high": 0.1, "below_low": 0.05}
+    )
+    too_wide = train.Metrics(**{**asdict(own), "above_high": 0.01, "below_low": 0.0})
+    assert train.should_promote(calibrated, too_wide)
+    assert not train.should_promote(
+        train.Metrics(**{**asdict(own), "spend_mae": own.spend_mae * 0.9, "above_high": 0.01}),
+        train.Metrics(**{**asdict(own), "above_high": 0.1}),
+    )
+    # The validation interval's bounds were rescaled (a split-conformal factor per side): at most 10 %
+    # of the validation customers above the high bound and below the low one.
+    low, high = result.metadata["interval_scale"]
+    assert train.INTERVAL_SCALE_BOUNDS[0] <= min(low, high)
+    assert max(low, high) <= train.INTERVAL_SCALE_BOUNDS[1]
+    assert own.above_high <= 0.1
+    assert own.below_low <= 0.1
+    assert own.interval_error <= result.validation["blend_uncalibrated_interval"].interval_error + 1e-12
 
 
 def run_backtest(*args: str) -> subprocess.CompletedProcess:
@@ -204,3 +229,25 @@ def test_backtest_bad_input_exits_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error:")
     assert "Traceback" not in done.stderr
+
+
+def test_interval_scale_hits_the_nominal_tails():
+    """Golden cases for the split-conformal factors: at most 10 % below low and 10 % above high."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    spend = rng.gamma(2.0, 50.0, n)
+    actual = spend * rng.lognormal(0.0, 1.0, n)
+    pred = {"spend": spend, "spend_low": spend * 0.05, "spend_high": spend * 20}  # far too wide
+    low, high = train.interval_scale(pred, actual)
+    scaled = train.scale_interval(pred, (low, high))
+    assert np.mean(actual < scaled["spend_low"]) <= 0.10
+    assert np.mean(actual > scaled["spend_high"]) <= 0.10
+    # (a bound never crosses the point prediction, so coverage may end a little above 0.80)
+    assert 0.78 <= np.mean((actual >= scaled["spend_low"]) & (actual <= scaled["spend_high"])) <= 0.86
+    assert low > 1
+    assert high < 1
+    assert train.Metrics.of({**scaled, "purchases": spend}, spend, actual).interval_error <= 0.02
+    # Customers whose high bound is 0 but who spend are outside whatever the factor: they use the budget.
+    zero = {"spend": np.zeros(10), "spend_low": np.zeros(10), "spend_high": np.zeros(10)}
+    assert train.interval_scale(zero, np.ones(10)) == (1.0, train.INTERVAL_SCALE_BOUNDS[1])
+    assert train.interval_scale(zero, np.zeros(10)) == (1.0, 1.0)

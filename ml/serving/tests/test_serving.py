@@ -243,11 +243,11 @@ def test_scorer_skips_only_work_whose_result_is_unused(artefact, items):
         result.metadata["blend_weight"] = weight
         scorer = Scorer.from_result(result)
         for horizon in (90, result.inner_horizon):
-            base_h = scorer.baseline.predict(s, result.inner_horizon, samples=64)
-            base_big = scorer.baseline.predict(s, horizon, samples=64)
+            base_h = scorer.baseline.predict(s, result.inner_horizon)
+            base_big = scorer.baseline.predict(s, horizon)
             net = scorer._network(wire_items, static_vector(s, as_of, result.inner_horizon, base_h))
             scale = train.season_scale(result.net, as_of, result.inner_horizon, horizon, len(wire_items))
-            full = train.finish(net, base_h, base_big, weight, scale)
+            full = train.finish(net, base_h, base_big, weight, scale, train.interval_of(result))
             expected = np.stack([full["purchases"], full["spend"], full["spend_low"], full["spend_high"]], 1)
             np.testing.assert_allclose(scorer.score(wire_items, horizon), expected, rtol=1e-12)
 
