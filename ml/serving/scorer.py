@@ -12,6 +12,7 @@ from ml.ltv.data import Summary
 from ml.ltv.features import WEEKS, static_vector
 from ml.ltv.model import SEQ_FEATURES, NumpyHead, decode
 from ml.ltv.train import TrainResult, finish, interval_of, load, loads, season_scale
+from ml.serving.scalar import SCALAR_MAX_BATCH, ScalarBaseline, ScalarModel
 from ml.serving.wire import WireError
 
 
@@ -24,9 +25,19 @@ class Scorer:
         self.weight = float(result.metadata.get("blend_weight", 1.0)) if result else 0.0
         self.interval = interval_of(result) if result else (1.0, 1.0)
         self.head = None
+        self.scalar_baseline = ScalarBaseline(baseline)
+        self.scalar: ScalarModel | None = None
         if result is not None:
             result.net.eval()
             self.head = NumpyHead(result.net)  # the request-time head (GRU states come precomputed)
+            self.scalar = ScalarModel(
+                self.head,
+                self.scalar_baseline,
+                inner_horizon=result.inner_horizon,
+                interval=self.interval,
+                season=result.net.season.detach().cpu().numpy().astype(np.float64),
+                state_dim=self.state_dim,
+            )
 
     @classmethod
     def from_result(cls, result: TrainResult) -> Scorer:
@@ -47,6 +58,8 @@ class Scorer:
     def score(self, items: list[dict[str, Any]], horizon_days: float) -> list[list[float]]:
         if horizon_days <= 0:
             raise WireError("horizon_days must be positive")
+        if len(items) <= SCALAR_MAX_BATCH and (self.result is None or all("state" in it for it in items)):
+            return [self.score_one(it, float(horizon_days)) for it in items]
         try:
             s = Summary.from_rfm(
                 np.array([it["rfm"] for it in items], dtype=np.float64).reshape(len(items), 5)
@@ -71,6 +84,22 @@ class Scorer:
         return np.stack(
             [out["purchases"], out["spend"], out["spend_low"], out["spend_high"]], axis=1
         ).tolist()
+
+    def score_one(self, item: dict[str, Any], horizon_days: float) -> list[float]:
+        """One item, in scalar arithmetic (``ml.serving.scalar``): the same answer as ``score`` without
+        numpy's per-call overhead. Needs the item's GRU ``state`` when a network is loaded."""
+        try:
+            rfm = tuple(float(v) for v in item["rfm"])
+            as_of = float(item.get("as_of_day", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"bad item: {exc}") from exc
+        if len(rfm) != 5:
+            raise WireError("bad item: rfm needs 5 values")
+        if self.scalar is None:
+            return self.scalar_baseline.predict(rfm, horizon_days)
+        if self.weight > 0 and "state" not in item:
+            raise WireError("the scalar path needs the item's GRU state")
+        return self.scalar.score(rfm, as_of, item.get("state", b""), horizon_days, self.weight)
 
     def encode(self, seq: np.ndarray) -> np.ndarray:
         assert self.result is not None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ml.ltv import synth, train
 from ml.ltv.baseline import BaselinePredictor
@@ -19,6 +20,7 @@ from ml.ltv.data import Summary, parse_day, read_csv, summarise, weekly_sequence
 from ml.ltv.features import WEEKS, static_vector
 from ml.serving import wire
 from ml.serving.client import LtvClient, publish_artefact
+from ml.serving.scalar import SCALAR_MAX_BATCH
 from ml.serving.scorer import Scorer
 from ml.serving.wire import ScoreItem
 from ml.serving.worker import Worker, read_heartbeats
@@ -138,6 +140,16 @@ def test_worker_answers_what_the_model_computes(worker, redis_client, artefact, 
         [p.spend for p in got],
         rtol=1e-4,
     )
+    # One customer a request (the worker's scalar path) answers what the batch did, every field.
+    batch = client.score_many(with_state, horizon_days=90, timeout_ms=5000)
+    for item, together in zip(with_state[:5], batch, strict=False):
+        alone = client.score(item, horizon_days=90, timeout_ms=5000)
+        assert not alone.fallback
+        np.testing.assert_allclose(
+            [alone.purchases, alone.spend, alone.spend_low, alone.spend_high],
+            [together.purchases, together.spend, together.spend_low, together.spend_high],
+            rtol=1e-5,
+        )
 
 
 def test_no_worker_means_fast_fallback(redis_client, items):
@@ -362,3 +374,63 @@ def test_a_refused_reply_does_not_stop_the_others(redis_client):
     )
     assert redis_client.lrange("kiki:test:reply", 0, -1) == [b"r1", b"r2"]
     assert 0 < redis_client.ttl("kiki:test:reply") <= wire.REPLY_TTL_S
+
+
+def _wire_with_states(scorer: Scorer, items: list[ScoreItem]) -> list[dict]:
+    states = scorer.encode(np.stack([i.seq for i in items]))
+    return [
+        {
+            "rfm": [i.frequency, i.recency, i.t, i.monetary, i.first_value],
+            "as_of_day": i.as_of_day,
+            "state": st.tobytes(),
+        }
+        for i, st in zip(items, states, strict=True)
+    ]
+
+
+def test_scalar_path_equals_the_vectorised_one(artefact, items):
+    """Small batches are scored one customer at a time in plain floats (``ml.serving.scalar``); big ones
+    in one vectorised pass. Both must answer the same, at every blend weight, at the inner horizon and
+    others, with rescaled intervals, and for the baseline-only scorer."""
+    result = train.load(artefact / "model.pt")
+    result.metadata["interval_scale"] = [1.3, 0.7]
+    with torch.no_grad():  # a non-zero seasonal layer, so its scale between horizons is exercised
+        result.net.season.copy_(torch.tensor([0.3, -0.2]))
+    for weight in (0.0, 0.5, 1.0):
+        result.metadata["blend_weight"] = weight
+        scorer = Scorer.from_result(result)
+        wire_items = _wire_with_states(scorer, items)
+        assert len(wire_items) > SCALAR_MAX_BATCH  # so ``score`` takes the vectorised path
+        for horizon in (result.inner_horizon, 90.0, 365.0):
+            together = np.array(scorer.score(wire_items, horizon))
+            alone = np.array([scorer.score_one(it, horizon) for it in wire_items])
+            np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-9)
+            assert np.all(alone[:, 2] <= alone[:, 1])
+            assert np.all(alone[:, 1] <= alone[:, 3])
+            small = np.array(scorer.score(wire_items[:3], horizon))  # the scalar path, by batch size
+            np.testing.assert_array_equal(small, alone[:3])
+        assert np.any(together[:, 3] > together[:, 1])  # the interval is not degenerate
+    baseline = Scorer(None, BaselinePredictor.default())
+    wire_items = as_wire(items)
+    for horizon in (30.0, 90.0):
+        np.testing.assert_allclose(
+            [baseline.score_one(it, horizon) for it in wire_items],
+            baseline.score(wire_items, horizon),
+            rtol=1e-12,
+        )
+
+
+def test_scalar_path_refuses_bad_items_clearly(artefact, items):
+    scorer = Scorer.from_path(str(artefact / "model.pt"))
+    scorer.weight = 0.5
+    good = _wire_with_states(scorer, items[:1])[0]
+    with pytest.raises(wire.WireError, match="rfm"):
+        scorer.score([{**good, "rfm": [1.0, 2.0]}], 90)
+    with pytest.raises(wire.WireError, match="bad item"):
+        scorer.score([{**good, "rfm": ["x", 1, 1, 1, 1]}], 90)
+    with pytest.raises(ValueError, match="state"):
+        scorer.score([{**good, "state": b"\x00" * 12}], 90)
+    # An item without a state in a small batch goes the vectorised way (the worker runs the GRU).
+    seq_item = as_wire(items[:1])[0]
+    np.testing.assert_allclose(scorer.score([seq_item], 90), scorer.score([good], 90), rtol=1e-5)
+
