@@ -130,14 +130,32 @@ class Worker:
         self._last_beat = time.monotonic()
 
     def run(self) -> None:
-        self.heartbeat()
+        """Serve until SIGTERM/SIGINT. A lost Redis connection is waited out (back-off 0.1 s → 2 s,
+        logged), never fatal: clients fall back to BG/NBD+GG meanwhile, and a batch taken before the
+        loss is answered once the connection is back (its clients may have given up by then)."""
+        backoff = 0.0
+        pending: list[tuple[str, bytes]] = []
         while not self.stopping:
-            if time.monotonic() - self._last_beat > 5:
-                self.heartbeat()
-            raws = self.take()
-            if raws:
-                self.send(self.handle(raws))
-        self.client.delete(f"{wire.HEARTBEAT_PREFIX}{self.id}")
+            try:
+                if pending:
+                    self.send(pending)
+                    pending = []
+                if time.monotonic() - self._last_beat > 5:
+                    self.heartbeat()
+                raws = self.take()
+                if raws:
+                    pending = self.handle(raws)
+                    self.send(pending)
+                    pending = []
+                backoff = 0.0
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                backoff = min(2.0, max(0.1, backoff * 2))
+                log.warning("redis unavailable (%s); retrying in %.1f s", exc, backoff)
+                time.sleep(backoff)
+        try:
+            self.client.delete(f"{wire.HEARTBEAT_PREFIX}{self.id}")
+        except redis.RedisError:
+            pass  # it expires by itself
 
     def take(self) -> list[bytes]:
         """Block (up to 1 s) for a request and take up to --max-batch queued ones: one round trip with

@@ -434,3 +434,44 @@ def test_scalar_path_refuses_bad_items_clearly(artefact, items):
     seq_item = as_wire(items[:1])[0]
     np.testing.assert_allclose(scorer.score([seq_item], 90), scorer.score([good], 90), rtol=1e-5)
 
+
+def test_a_lost_redis_connection_is_waited_out(redis_client, items):
+    """Redis going away makes the worker wait and retry, not exit; a batch whose replies could not be
+    sent is answered once the connection is back."""
+    import threading
+
+    import redis as redis_lib
+
+    class Flaky(Worker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.take_failures, self.send_failures = 2, 1
+
+        def take(self):
+            if self.take_failures:
+                self.take_failures -= 1
+                raise redis_lib.ConnectionError("connection refused (test)")
+            return super().take()
+
+        def send(self, replies):
+            if self.send_failures:
+                self.send_failures -= 1
+                raise redis_lib.ConnectionError("connection reset (test)")
+            super().send(replies)
+
+    worker = Flaky(redis_client, Scorer.from_path(None))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        client = LtvClient(redis_client)
+        got = client.score(items[0], horizon_days=90, timeout_ms=5000)
+        assert not got.fallback  # answered after a failed take, a failed send and the retries
+        assert worker.take_failures == 0
+        assert worker.send_failures == 0
+        assert worker.served == 1
+        again = client.score(items[1], horizon_days=90, timeout_ms=5000)
+        assert not again.fallback
+    finally:
+        worker.stopping = True
+        thread.join(timeout=5)
+    assert not thread.is_alive()
