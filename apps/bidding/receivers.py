@@ -19,6 +19,10 @@ def rescore_customers_after_orders(
 
     try:
         with schema_context(schema):
-            score_customers.delay(customer_ids=list(customer_ids))
+            ids = list(customer_ids)
+            # Celery logs a task's kwargs on receipt: a bulk upsert can name 1,000 customers.
+            score_customers.apply_async(
+                kwargs={"customer_ids": ids}, kwargsrepr=f"{{'customer_ids': <{len(ids)} ids>}}"
+            )
     except Exception:
         logger.exception("could not enqueue LTV re-scoring of %d customer(s)", len(customer_ids))
