@@ -13,10 +13,11 @@ def yesterday() -> date:
 
 
 def simulated_orders(
-    customers: int, *, seed: int, end: date | None = None, days: int = 730
+    customers: int, *, seed: int, end: date | None = None, days: int = 730, channels: bool = False
 ) -> list[dict[str, Any]]:
-    """One order payload per generated purchase, customers ``c<n>`` with an email each."""
-    sim = ltv_simulate(customers, end=end or yesterday(), days=days, seed=seed)
+    """One order payload per generated purchase, customers ``c<n>`` with an email each (and, with
+    ``channels``, the acquisition source that the generator made them behave by)."""
+    sim = ltv_simulate(customers, end=end or yesterday(), days=days, seed=seed, channels=channels)
     return [
         {
             "platform_id": f"o{n}",
@@ -24,7 +25,12 @@ def simulated_orders(
             "placed_at": f"{d.isoformat()}T12:00:00Z",
             "total": str(amount),
             "subtotal": str(amount),
-            "customer": {"platform_id": f"c{c}", "email": f"c{c}@example.test", "first_name": f"Cust{c}"},
+            "customer": {
+                "platform_id": f"c{c}",
+                "email": f"c{c}@example.test",
+                "first_name": f"Cust{c}",
+                **({"acquisition_source": sim.channels[c]} if channels else {}),
+            },
         }
         for n, (c, d, amount) in enumerate(zip(sim.customer, sim.dates, sim.amounts, strict=True))
     ]

@@ -53,10 +53,10 @@ def ltv_total(schema: str) -> float:
     return REGISTRY.get_sample_value("syncvalue_predicted_ltv_total", {"tenant": schema}) or 0.0
 
 
-def ingest(client, customers: int, seed: int) -> int:
+def ingest(client, customers: int, seed: int, *, channels: bool = False) -> int:
     store = client.post("/api/v1/stores", {"name": "Web shop", "currency": "USD"}, format="json")
     assert store.status_code == 201, store.content
-    post_orders(client, store.json()["id"], simulated_orders(customers, seed=seed))
+    post_orders(client, store.json()["id"], simulated_orders(customers, seed=seed, channels=channels))
     return int(store.json()["id"])
 
 
@@ -86,7 +86,7 @@ def test_train_promote_score_retrain_and_rescore(
     tenants, clients, eager, small_training, django_capture_on_commit_callbacks
 ):
     a, b = tenants
-    store_a = ingest(clients[("alpha", "admin")], 300, seed=5)
+    store_a = ingest(clients[("alpha", "admin")], 300, seed=5, channels=True)
     ingest(clients[("beta", "admin")], 60, seed=6)
     beta_before = snapshot(b.schema)
     spent_before, beta_spent_before = ltv_total(a.schema), ltv_total(b.schema)
@@ -114,6 +114,10 @@ def test_train_promote_score_retrain_and_rescore(
         assert model.customers_count == 300
         assert model.validation_to == yesterday()
         assert model.metadata["model_version"] == model.version
+        # The customers' acquisition sources are inputs of the model (alpha's data has them).
+        assert model.metadata["channels"]["slots"] == 8
+        assert set(model.metadata["channels"]["vocabulary"]) <= {"search", "social", "email", "direct"}
+        assert len(model.metadata["channels"]["vocabulary"]) >= 2
         assert bytes(model.artefact)[:2] == b"PK"  # torch's zip container
         customers = list(Customer.objects.all())
     assert ml_redis().get(wire.artefact_key(model.version)) == bytes(model.artefact)  # published after commit

@@ -82,7 +82,7 @@ def test_orders_to_promoted_model_to_scored_customers_with_real_workers(
     try:
         store = admin.post("/api/v1/stores", {"name": "Web shop", "currency": "USD"}, format="json")
         assert store.status_code == 201, store.content
-        post_orders(admin, store.json()["id"], simulated_orders(200, seed=21))
+        post_orders(admin, store.json()["id"], simulated_orders(200, seed=21, channels=True))
         # Each committed upsert enqueued a re-score: without a model, customers get BG/NBD+GG.
         _wait(
             "fallback scores after the orders",

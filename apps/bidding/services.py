@@ -148,7 +148,7 @@ class _TooLittleData(Exception):
 
 def _load_history(customer_ids: list[int] | None = None) -> LtvHistory:
     h = stores_selectors.purchase_history(customer_ids=customer_ids)
-    return core_ml.ltv_history(h.customer_ids, h.dates, h.amounts)
+    return core_ml.ltv_history(h.customer_ids, h.dates, h.amounts, h.channels)
 
 
 def _check_enough(history: LtvHistory, calibration_end: date) -> None:
@@ -495,6 +495,7 @@ def ltv_score_stored_customers(
                 first_value=r.first_order_value,
                 state=r.ltv_state if use_state else None,
                 model_version=r.ltv_model_version if use_state else None,
+                channel=r.acquisition_source,
             )
         )
     active = active_ltv_model()

@@ -145,11 +145,19 @@ class LtvHistory:
         return len(np.unique(self.tx.cust[self.tx.day <= to_day(day)]))
 
 
-def ltv_history(customer_ids: Sequence[int], dates: Sequence[date], amounts: Sequence[Decimal]) -> LtvHistory:
+def ltv_history(
+    customer_ids: Sequence[int],
+    dates: Sequence[date],
+    amounts: Sequence[Decimal],
+    channels: Sequence[str] | None = None,
+) -> LtvHistory:
+    """``channels``: each row's customer acquisition source ("" = unknown); a model trained on a
+    history with channels takes them as inputs (``ml.ltv.features.ChannelCoding``)."""
     refs = np.array([str(c) for c in customer_ids], dtype=str)
     days = np.array([to_day(d) for d in dates], dtype=np.int64)
     values = np.array([float(a) for a in amounts], dtype=np.float64)
-    return LtvHistory(from_arrays(refs, days, values), orders=len(refs))
+    chans = np.array([str(c or "") for c in channels], dtype=str) if channels else None
+    return LtvHistory(from_arrays(refs, days, values, chans), orders=len(refs))
 
 
 @dataclass(frozen=True)
@@ -310,6 +318,7 @@ class StoredRfm:
     first_value: Decimal
     state: bytes | None
     model_version: str | None
+    channel: str = ""  # acquisition source
 
 
 def _rfm_item(c: StoredRfm, as_of_day: int, state: bool) -> ScoreItem:
@@ -321,6 +330,7 @@ def _rfm_item(c: StoredRfm, as_of_day: int, state: bool) -> ScoreItem:
         float(c.first_value),
         as_of_day,
         state=np.frombuffer(c.state, dtype=np.float32) if state and c.state is not None else None,
+        channel=c.channel or None,
     )
 
 
@@ -372,15 +382,23 @@ class SimulatedOrders:
     customer: tuple[int, ...]
     dates: tuple[date, ...]
     amounts: tuple[Decimal, ...]
+    channels: tuple[str, ...] = ()  # acquisition channel by customer number, when simulated with them
 
 
-def ltv_simulate(customers: int, *, end: date, days: int = 730, seed: int = 0) -> SimulatedOrders:
-    """``customers`` generated buyers over ``days`` days ending on ``end`` (demo data and tests)."""
-    cust, day, amount = synth.simulate(customers, days=days, acquisition_days=min(365, days // 2), seed=seed)
+def ltv_simulate(
+    customers: int, *, end: date, days: int = 730, seed: int = 0, channels: bool = False
+) -> SimulatedOrders:
+    """``customers`` generated buyers over ``days`` days ending on ``end`` (demo data and tests); with
+    ``channels``, each has an acquisition channel that changes how it buys (``ml.ltv.synth``)."""
+    chan = synth.customer_channels(customers, seed) if channels else None
+    cust, day, amount = synth.simulate(
+        customers, days=days, acquisition_days=min(365, days // 2), seed=seed, channels=chan
+    )
     start = end - timedelta(days=days - 1)
     order = np.lexsort((day, cust))
     return SimulatedOrders(
         tuple(int(c) for c in cust[order]),
         tuple(start + timedelta(days=int(d)) for d in day[order]),
         tuple(Decimal(f"{a:.2f}") for a in amount[order]),
+        tuple(synth.CHANNELS[k] for k in chan) if chan is not None else (),
     )

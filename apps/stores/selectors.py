@@ -17,11 +17,12 @@ from apps.stores.models import Customer, Order, StoreConnection
 @dataclass(frozen=True)
 class PurchaseHistory:
     """One row per non-cancelled order with a customer: customer pk, UTC order date, net value
-    (total − total_refunded, in the store's currency)."""
+    (total − total_refunded, in the store's currency), and the customer's acquisition source."""
 
     customer_ids: tuple[int, ...]
     dates: tuple[date, ...]
     amounts: tuple[Decimal, ...]
+    channels: tuple[str, ...] = ()
 
     @property
     def orders(self) -> int:
@@ -41,11 +42,15 @@ def purchase_history(*, customer_ids: Collection[int] | None = None) -> Purchase
     net = ExpressionWrapper(
         F("total") - F("total_refunded"), output_field=DecimalField(max_digits=14, decimal_places=2)
     )
-    rows = list(orders.order_by().values_list("customer_id", TruncDate("placed_at", tzinfo=UTC), net))
+    rows = list(
+        orders.order_by().values_list(
+            "customer_id", TruncDate("placed_at", tzinfo=UTC), net, "customer__acquisition_source"
+        )
+    )
     if not rows:
-        return PurchaseHistory((), (), ())
-    ids, dates, amounts = zip(*rows, strict=True)
-    return PurchaseHistory(tuple(ids), tuple(dates), tuple(amounts))
+        return PurchaseHistory((), (), (), ())
+    ids, dates, amounts, channels = zip(*rows, strict=True)
+    return PurchaseHistory(tuple(ids), tuple(dates), tuple(amounts), tuple(channels))
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class CustomerForScoring:
     ltv_state_as_of: date | None
     ltv_model_version: str
     ltv_fallback: bool
+    acquisition_source: str = ""
 
 
 def customers_for_scoring(*, customer_ids: Collection[int]) -> list[CustomerForScoring]:
@@ -81,6 +87,7 @@ def customers_for_scoring(*, customer_ids: Collection[int]) -> list[CustomerForS
             "ltv_state_as_of",
             "ltv_model_version",
             "ltv_fallback",
+            "acquisition_source",
         )
     )
     return [
@@ -95,8 +102,9 @@ def customers_for_scoring(*, customer_ids: Collection[int]) -> list[CustomerForS
             as_of,
             version,
             fallback,
+            source,
         )  # fmt: skip
-        for pk, first, last, count, spent, first_value, state, as_of, version, fallback in rows
+        for pk, first, last, count, spent, first_value, state, as_of, version, fallback, source in rows
     ]
 
 

@@ -1,12 +1,14 @@
 """Backtest CLI (interface fixed by the LTV issue):
 
     python -m ml.ltv.backtest --transactions tx.csv --calibration-end 1997-09-30 --horizon-days 273 \
-        --out preds.csv [--seed 0]
+        --out preds.csv [--seed 0] [--channel-column channel]
 
 Uses only rows dated on or before the calibration end (later rows are dropped and counted on stderr),
 trains the network and fits BG/NBD+GG on them, prints both models' validation figures (internal time
 split), and writes one row per customer seen in the file. A customer first seen after the calibration
-end is unknown at calibration time: its row holds zeros.
+end is unknown at calibration time: its row holds zeros. Columns other than customer_id, date and
+amount are ignored unless ``--channel-column`` names one holding each customer's acquisition channel
+(an input of the network then; see features.ChannelCoding).
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon-days", type=int, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--channel-column", help="a column with the customer's acquisition channel (default: not used)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
         if args.horizon_days <= 0:
             raise DataError("--horizon-days must be positive")
         cal_end = parse_day(args.calibration_end)
-        tx = read_csv(args.transactions)
+        tx = read_csv(args.transactions, channel_column=args.channel_column)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -58,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         TrainConfig(seed=args.seed),
         log=lambda m: print(m, file=sys.stderr),
     )
+    channels = result.metadata["channels"]
+    if channels["slots"]:
+        print(f"acquisition channels as inputs: {', '.join(channels['vocabulary'])} (+ other)")
     print(f"validation on the internal time split (inner horizon {result.inner_horizon} days):")
     print(format_metrics(result.validation))
     print(
@@ -66,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     low, high = result.metadata["interval_scale"]
     print(
-        f"10-90 interval bounds scaled by {low:.3f} (low) and {high:.3f} (high) so that 80 % of the "
-        "validation customers fall inside"
+        f"10-90 interval bounds scaled by {low:.3f} (low) and {high:.3f} (high): at most 10 % of the "
+        "validation customers below the low bound and 10 % above the high one"
     )
     pred = predict(result, calibration, cal_end, args.horizon_days)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:

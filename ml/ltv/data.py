@@ -38,6 +38,8 @@ class Transactions:
     cust: np.ndarray  # (n_tx,) int64 index into ids, sorted by (cust, day)
     day: np.ndarray  # (n_tx,) int64
     amount: np.ndarray  # (n_tx,) float64
+    # (n_customers,) str: each customer's acquisition channel ("" = unknown), or None without any
+    channel: np.ndarray | None = None
 
     @property
     def n_customers(self) -> int:
@@ -45,10 +47,12 @@ class Transactions:
 
     def until(self, last_day: int) -> Transactions:
         keep = self.day <= last_day
-        return Transactions(self.ids, self.cust[keep], self.day[keep], self.amount[keep])
+        return Transactions(self.ids, self.cust[keep], self.day[keep], self.amount[keep], self.channel)
 
 
-def read_csv(path: str | Path) -> Transactions:
+def read_csv(path: str | Path, *, channel_column: str | None = None) -> Transactions:
+    """``customer_id,date,amount`` (other columns ignored); with ``channel_column``, that column too:
+    the customer's acquisition channel (its value on the customer's earliest row that has one)."""
     try:
         handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
@@ -65,6 +69,12 @@ def read_csv(path: str | Path) -> Transactions:
                 f"{path} lacks column(s) {', '.join(sorted(missing))}; need customer_id,date,amount"
             )
         ci, di, ai = cols.index("customer_id"), cols.index("date"), cols.index("amount")
+        chi = None
+        if channel_column is not None:
+            if channel_column.strip().lower() not in cols:
+                raise DataError(f"{path} lacks the channel column {channel_column!r}")
+            chi = cols.index(channel_column.strip().lower())
+        channels: list[str] = []
         ids: list[str] = []
         days: list[int] = []
         amounts: list[float] = []
@@ -93,22 +103,41 @@ def read_csv(path: str | Path) -> Transactions:
             ids.append(cid)
             days.append(day)
             amounts.append(amount)
+            if chi is not None:
+                channels.append(row[chi].strip() if chi < len(row) else "")
     if not ids:
         raise DataError(f"{path} has a header but no transactions")
-    return from_arrays(np.array(ids), np.array(days, dtype=np.int64), np.array(amounts, dtype=np.float64))
+    return from_arrays(
+        np.array(ids),
+        np.array(days, dtype=np.int64),
+        np.array(amounts, dtype=np.float64),
+        np.array(channels, dtype=str) if chi is not None else None,
+    )
 
 
-def from_arrays(customer_ids: np.ndarray, days: np.ndarray, amounts: np.ndarray) -> Transactions:
+def from_arrays(
+    customer_ids: np.ndarray, days: np.ndarray, amounts: np.ndarray, channels: np.ndarray | None = None
+) -> Transactions:
+    """From one row per purchase; ``channels`` (per row, "" = unknown) gives each customer the channel
+    of their earliest row that names one."""
     uniq, cust = np.unique(customer_ids.astype(str), return_inverse=True)
     order = np.lexsort((days, cust))
     cust, days, amounts = cust[order], days[order], amounts[order]
+    customer_channel = None
+    if channels is not None:
+        named = np.asarray(channels, dtype=str)[order]
+        known = np.flatnonzero(named != "")
+        customer_channel = np.full(len(uniq), "", dtype=named.dtype if len(named) else "<U1")
+        # rows are sorted by (customer, day): the first named row of each customer is its earliest
+        firsts = known[np.unique(cust[known], return_index=True)[1]]
+        customer_channel[cust[firsts]] = named[firsts]
     key = cust.astype(np.int64) * 1_000_000 + days
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     group = np.cumsum(first) - 1
     summed = np.zeros(int(first.sum()))
     np.add.at(summed, group, amounts)
-    return Transactions(uniq, cust[first].astype(np.int64), days[first], summed)
+    return Transactions(uniq, cust[first].astype(np.int64), days[first], summed, customer_channel)
 
 
 def cut(tx: Transactions, calibration_end: int) -> tuple[Transactions, int]:

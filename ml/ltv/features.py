@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -10,6 +12,64 @@ from ml.ltv.baseline import BaselinePredictor
 from ml.ltv.data import Summary, Transactions, summarise, weekly_sequences, window_totals
 
 WEEKS = 52
+CHANNEL_SLOTS = 8  # one-hot inputs for the acquisition channel: the 7 most common + "other"
+CHANNEL_MIN_CUSTOMERS = 20  # a channel with fewer customers in the training data counts as "other"
+
+
+@dataclass(frozen=True)
+class ChannelCoding:
+    """The acquisition channel as static inputs: a one-hot over the training data's most common
+    channels (``vocabulary``, up to ``slots`` − 1 of them) plus a last slot for any other named
+    channel; an unknown channel ("" or None) is all zeros. ``slots`` is 0 when the training data had
+    no channels: the network then has no channel inputs at all."""
+
+    vocabulary: tuple[str, ...] = ()
+    slots: int = 0
+
+    @classmethod
+    def learn(cls, tx: Transactions, slots: int = CHANNEL_SLOTS) -> ChannelCoding:
+        if tx.channel is None:
+            return cls()
+        seen = np.zeros(tx.n_customers, dtype=bool)
+        seen[tx.cust] = True
+        named = tx.channel[seen & (tx.channel != "")]
+        if len(named) == 0:
+            return cls()
+        names, counts = np.unique(named, return_counts=True)
+        ranked = sorted(
+            ((int(c), str(n)) for n, c in zip(names, counts, strict=True) if c >= CHANNEL_MIN_CUSTOMERS),
+            key=lambda cn: (-cn[0], cn[1]),
+        )
+        return cls(tuple(n for _, n in ranked[: slots - 1]), slots)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ChannelCoding:
+        return cls(tuple(d["vocabulary"]), int(d["slots"])) if d else cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vocabulary": list(self.vocabulary), "slots": self.slots}
+
+    def slot(self, channel: str | None) -> int | None:
+        """The one-hot position of a channel (None: unknown, no slot set)."""
+        if not self.slots or not channel:
+            return None
+        try:
+            return self.vocabulary.index(channel)
+        except ValueError:
+            return self.slots - 1
+
+    def encode(self, channels: Sequence[str | None]) -> np.ndarray:
+        out = np.zeros((len(channels), self.slots), dtype=np.float32)
+        for i, channel in enumerate(channels):
+            k = self.slot(channel)
+            if k is not None:
+                out[i, k] = 1.0
+        return out
+
+    def encode_tx(self, tx: Transactions) -> np.ndarray:
+        if tx.channel is None:
+            return np.zeros((tx.n_customers, self.slots), dtype=np.float32)
+        return self.encode(list(tx.channel))
 
 
 @dataclass(frozen=True)
@@ -66,10 +126,19 @@ def static_vector(
     ).astype(np.float32)
 
 
-def build(tx: Transactions, as_of: int, horizon_days: float, baseline: BaselinePredictor) -> Inputs:
+def build(
+    tx: Transactions,
+    as_of: int,
+    horizon_days: float,
+    baseline: BaselinePredictor,
+    channels: ChannelCoding = ChannelCoding(),
+) -> Inputs:
     s = summarise(tx, as_of)
     base = baseline.predict(s, horizon_days)
-    return Inputs(weekly_sequences(tx, as_of, WEEKS), static_vector(s, as_of, horizon_days, base), s, base)
+    static = static_vector(s, as_of, horizon_days, base)
+    if channels.slots:
+        static = np.concatenate([static, channels.encode_tx(tx)], axis=1)
+    return Inputs(weekly_sequences(tx, as_of, WEEKS), static, s, base)
 
 
 def targets(tx: Transactions, as_of: int, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,9 +2,10 @@
 
 Each customer has a Gamma-distributed purchase rate and a Beta-distributed dropout probability after
 each purchase (the BG/NBD story), Gamma-Gamma spend, plus: yearly seasonality of the purchase rate, a
-"fading" segment whose rate decays with tenure, and a spend trend that grows with repeat purchases.
+"fading" segment whose rate decays with tenure, and a spend trend that grows with repeat purchases;
+with ``--channels``, an acquisition channel per customer that changes its rate and dropout.
 
-    python -m ml.ltv.synth --customers 25000 --out tx.csv --seed 0
+    python -m ml.ltv.synth --customers 25000 --out tx.csv --seed 0 [--channels]
 """
 
 from __future__ import annotations
@@ -18,15 +19,36 @@ from pathlib import Path
 import numpy as np
 
 START = date(2023, 1, 1)
+# Acquisition channels (``--channels``): share of customers, and what each does to the purchase rate
+# and to the dropout probability: email signups come back more and stay, social ones churn.
+CHANNELS = ("search", "social", "email", "direct")
+CHANNEL_SHARE = (0.4, 0.25, 0.2, 0.15)
+CHANNEL_RATE = (1.0, 0.8, 1.5, 1.0)
+CHANNEL_DROP = (1.0, 1.8, 0.45, 1.0)
+
+
+def customer_channels(customers: int, seed: int) -> np.ndarray:
+    """Each customer's channel (an index into CHANNELS), from a random stream of its own so that the
+    rest of a seed's draws do not depend on it."""
+    return np.random.default_rng([seed, 7]).choice(len(CHANNELS), customers, p=CHANNEL_SHARE)
 
 
 def simulate(
-    customers: int, *, days: int = 730, acquisition_days: int = 365, seed: int = 0
+    customers: int,
+    *,
+    days: int = 730,
+    acquisition_days: int = 365,
+    seed: int = 0,
+    channels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(customer index, day offset from START, amount) arrays, unsorted."""
+    """(customer index, day offset from START, amount) arrays, unsorted. With ``channels`` (per
+    customer, from ``customer_channels``) the channel changes the purchase rate and the dropout."""
     rng = np.random.default_rng(seed)
     lam = rng.gamma(0.9, 1 / 30.0, customers)  # purchases per day
     drop = rng.beta(1.0, 6.0, customers)
+    if channels is not None:
+        lam = lam * np.asarray(CHANNEL_RATE)[channels]
+        drop = np.clip(drop * np.asarray(CHANNEL_DROP)[channels], 0.0, 0.95)
     fading = rng.random(customers) < 0.3
     fade_rate = np.where(fading, rng.uniform(1 / 365, 1 / 120, customers), 0.0)
     spend_mean = rng.gamma(4.0, 15.0, customers)
@@ -59,16 +81,22 @@ def simulate(
     return np.concatenate(out_c), np.concatenate(out_d), np.round(np.concatenate(out_a), 2)
 
 
-def write_csv(path: str | Path, customers: int, *, seed: int = 0, days: int = 730) -> int:
-    cust, day, amount = simulate(customers, days=days, seed=seed)
+def write_csv(
+    path: str | Path, customers: int, *, seed: int = 0, days: int = 730, channels: bool = False
+) -> int:
+    """Without ``channels`` the file (columns customer_id,date,amount) is what earlier versions wrote
+    for the same seed; with it, customers have channels that matter and a ``channel`` column."""
+    chan = customer_channels(customers, seed) if channels else None
+    cust, day, amount = simulate(customers, days=days, seed=seed, channels=chan)
     order = np.lexsort((cust, day))
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["customer_id", "date", "amount"])
+        writer.writerow(["customer_id", "date", "amount", *(["channel"] if chan is not None else [])])
         for i in order:
-            writer.writerow(
-                [f"c{cust[i]:06d}", (START + timedelta(days=int(day[i]))).isoformat(), f"{amount[i]:.2f}"]
-            )
+            row = [f"c{cust[i]:06d}", (START + timedelta(days=int(day[i]))).isoformat(), f"{amount[i]:.2f}"]
+            if chan is not None:
+                row.append(CHANNELS[chan[cust[i]]])
+            writer.writerow(row)
     return len(order)
 
 
@@ -78,8 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--channels",
+        action="store_true",
+        help="acquisition channels that change behaviour (+ a channel column)",
+    )
     args = parser.parse_args(argv)
-    rows = write_csv(args.out, args.customers, seed=args.seed, days=args.days)
+    rows = write_csv(args.out, args.customers, seed=args.seed, days=args.days, channels=args.channels)
     sys.stdout.write(f"wrote {rows} transactions for {args.customers} customers to {args.out}\n")
     return 0
 

@@ -20,7 +20,7 @@ import hashlib
 import io
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from ml.ltv.baseline import BaselinePredictor
-from ml.ltv.data import Transactions, parse_day, read_csv, summarise, window_totals
+from ml.ltv.data import DataError, Transactions, parse_day, read_csv, summarise, window_totals
 from ml.ltv.dist import HIGH, LOW
-from ml.ltv.features import WEEKS, Inputs, build, targets, window_season
+from ml.ltv.features import WEEKS, ChannelCoding, Inputs, build, targets, window_season
 from ml.ltv.model import STATIC_FEATURES, LtvNet, decode, loss_fn
 
 
@@ -52,10 +52,18 @@ class TrainConfig:
     # stays at zero (off) below it.
     season_min_days: int = 400
     seed: int = 0
+    # One-hot inputs for the acquisition channel (features.ChannelCoding); set by ``fit`` from the
+    # data: 0 when the transactions carry no channels (and in artefacts from before channels).
+    channel_slots: int = 0
 
     def network(self, seasonal: bool = True) -> LtvNet:
         return LtvNet(
-            self.hidden, self.layers, arch=self.arch, dilations=tuple(self.dilations), seasonal=seasonal
+            self.hidden,
+            self.layers,
+            static_dim=len(STATIC_FEATURES) + self.channel_slots,
+            arch=self.arch,
+            dilations=tuple(self.dilations),
+            seasonal=seasonal,
         )
 
 
@@ -197,6 +205,8 @@ def fit(
     torch.use_deterministic_algorithms(True, warn_only=True)
     dev = device()
     tx = tx.until(cal_end)
+    channels = ChannelCoding.learn(tx)  # from the customers seen by cal_end only
+    cfg = replace(cfg, channel_slots=channels.slots)
     h = inner_horizon(tx, cal_end, horizon_days)
     t2, t1 = cal_end - h, cal_end - 2 * h
     # Rolling training origins (t1, t1 - step, ...) so the network sees several seasons.
@@ -207,7 +217,7 @@ def fit(
     periods = []
     for as_of in [*origins, t2]:
         base = BaselinePredictor.fit(summarise(tx, as_of))
-        x = build(tx, as_of, h, base)
+        x = build(tx, as_of, h, base, channels)
         yp, ys = targets(tx, as_of, h)
         periods.append((x, yp, ys, base))
     x2, yp2, ys2, base2 = periods[-1]
@@ -268,8 +278,9 @@ def fit(
         "features": {
             "sequence": ["transactions", "log1p_spend", "is_customer"],
             "weeks": WEEKS,
-            "static": list(STATIC_FEATURES),
+            "static": list(STATIC_FEATURES) + [f"channel_{k}" for k in range(channels.slots)],
         },
+        "channels": channels.to_dict(),
         "config": asdict(cfg),
         "validation": {k: asdict(v) for k, v in validation.items()},
         "baseline": final_baseline.to_dict(),
@@ -380,6 +391,11 @@ def finish(
     }
 
 
+def channel_coding(result: TrainResult) -> ChannelCoding:
+    """The artefact's acquisition-channel inputs (none for artefacts trained without channels)."""
+    return ChannelCoding.from_dict(result.metadata.get("channels"))
+
+
 def interval_of(result: TrainResult) -> tuple[float, float]:
     """The artefact's interval factors; (1, 1) for artefacts trained before they existed."""
     low, high = result.metadata.get("interval_scale", (1.0, 1.0))
@@ -393,7 +409,7 @@ def predict(
     ``states=True`` the result also holds ``state`` (n, hidden) float32: the GRU state per customer,
     which the serving fast path takes instead of the weekly sequence."""
     baseline = BaselinePredictor.from_dict(result.metadata["baseline"])
-    x = build(tx.until(as_of), as_of, result.inner_horizon, baseline)
+    x = build(tx.until(as_of), as_of, result.inner_horizon, baseline, channel_coding(result))
     big_h = x.baseline if horizon_days == result.inner_horizon else baseline.predict(x.summary, horizon_days)
     net = net_predict(result.net, x, device(), states=states)
     state = net.pop("state", None)
@@ -479,12 +495,13 @@ def should_promote(candidate: Metrics, current: Metrics | None, *, coverage_tole
 
 def format_metrics(validation: dict[str, Metrics]) -> str:
     lines = [
-        f"{'model':10} {'spend MAE':>10} {'purch MAE':>10} {'cov 10-90':>10} {'top20':>7} {'gini':>6} {'level':>6}"
+        f"{'model':28} {'spend MAE':>10} {'purch MAE':>10} {'cov 10-90':>10} {'<low':>6} {'>high':>6} "
+        f"{'top20':>7} {'gini':>6} {'level':>6}"
     ]
     for name, m in validation.items():
         lines.append(
-            f"{name:10} {m.spend_mae:10.3f} {m.purchases_mae:10.4f} {m.coverage_10_90:10.3f} "
-            f"{m.top20_capture:7.3f} {m.gini:6.3f} {m.total_ratio:6.3f}"
+            f"{name:28} {m.spend_mae:10.3f} {m.purchases_mae:10.4f} {m.coverage_10_90:10.3f} "
+            f"{m.below_low:6.3f} {m.above_high:6.3f} {m.top20_capture:7.3f} {m.gini:6.3f} {m.total_ratio:6.3f}"
         )
     return "\n".join(lines)
 
@@ -498,9 +515,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon-days", type=int, default=365)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--channel-column", help="a column with the customer's acquisition channel")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    tx = read_csv(args.transactions)
+    try:
+        tx = read_csv(args.transactions, channel_column=args.channel_column)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = fit(
         tx,
         parse_day(args.calibration_end),

@@ -9,9 +9,9 @@ import torch
 
 from ml.ltv.baseline import BaselinePredictor
 from ml.ltv.data import Summary
-from ml.ltv.features import WEEKS, static_vector
+from ml.ltv.features import WEEKS, ChannelCoding, static_vector
 from ml.ltv.model import SEQ_FEATURES, NumpyHead, decode
-from ml.ltv.train import TrainResult, finish, interval_of, load, loads, season_scale
+from ml.ltv.train import TrainResult, channel_coding, finish, interval_of, load, loads, season_scale
 from ml.serving.scalar import SCALAR_MAX_BATCH, ScalarBaseline, ScalarModel
 from ml.serving.wire import WireError
 
@@ -24,6 +24,7 @@ class Scorer:
         self.state_dim = result.net.state_dim if result else 0
         self.weight = float(result.metadata.get("blend_weight", 1.0)) if result else 0.0
         self.interval = interval_of(result) if result else (1.0, 1.0)
+        self.channels = channel_coding(result) if result else ChannelCoding()
         self.head = None
         self.scalar_baseline = ScalarBaseline(baseline)
         self.scalar: ScalarModel | None = None
@@ -35,6 +36,7 @@ class Scorer:
                 self.scalar_baseline,
                 inner_horizon=result.inner_horizon,
                 interval=self.interval,
+                channels=self.channels,
                 season=result.net.season.detach().cpu().numpy().astype(np.float64),
                 state_dim=self.state_dim,
             )
@@ -78,12 +80,28 @@ class Scorer:
             w = self.weight
             base_h = self.baseline.predict(s, h, interval=w < 1)
             base_big = base_h if horizon_days == h else self.baseline.predict(s, horizon_days, interval=False)
-            net = base_h if w == 0 else self._network(items, static_vector(s, as_of, h, base_h))
+            net = base_h if w == 0 else self._network(items, self._static(items, s, as_of, h, base_h))
             scale = season_scale(self.result.net, as_of, h, horizon_days, len(items)) if w > 0 else None
             out = finish(net, base_h, base_big, w, scale, self.interval)
         return np.stack(
             [out["purchases"], out["spend"], out["spend_low"], out["spend_high"]], axis=1
         ).tolist()
+
+    def _static(
+        self,
+        items: list[dict[str, Any]],
+        s: Summary,
+        as_of: np.ndarray,
+        h: float,
+        base_h: dict[str, np.ndarray],
+    ) -> np.ndarray:
+        static = static_vector(s, as_of, h, base_h)
+        if not self.channels.slots:
+            return static
+        names = [it.get("channel") for it in items]
+        if any(n is not None and not isinstance(n, str) for n in names):
+            raise WireError("channel must be a string")
+        return np.concatenate([static, self.channels.encode(names)], axis=1)
 
     def score_one(self, item: dict[str, Any], horizon_days: float) -> list[float]:
         """One item, in scalar arithmetic (``ml.serving.scalar``): the same answer as ``score`` without
@@ -99,7 +117,10 @@ class Scorer:
             return self.scalar_baseline.predict(rfm, horizon_days)
         if self.weight > 0 and "state" not in item:
             raise WireError("the scalar path needs the item's GRU state")
-        return self.scalar.score(rfm, as_of, item.get("state", b""), horizon_days, self.weight)
+        channel = item.get("channel")
+        if channel is not None and not isinstance(channel, str):
+            raise WireError("channel must be a string")
+        return self.scalar.score(rfm, as_of, item.get("state", b""), horizon_days, self.weight, channel)
 
     def encode(self, seq: np.ndarray) -> np.ndarray:
         assert self.result is not None

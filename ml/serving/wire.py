@@ -4,12 +4,15 @@ Request, pushed (RPUSH) on the queue list ``kiki:ml:ltv:requests``:
     {"v": 1, "id": str, "reply_to": str, "deadline_ms": int (unix ms), "horizon_days": float,
      "model": str (optional: a published artefact's version; absent = the worker's default model),
      "items": [{"rfm": [frequency, recency_days, t_days, monetary, first_value], "as_of_day": int,
-                "state": bytes (float32, the GRU state) | absent, "seq": bytes (float32, WEEKS×3) | absent}]}
+                "state": bytes (float32, the GRU state) | absent, "seq": bytes (float32, WEEKS×3) | absent,
+                "channel": str (the customer's acquisition channel) | absent}]}
 Reply, pushed on ``reply_to`` (expires after REPLY_TTL_S):
     {"v": 1, "id": str, "ok": bool, "error": str | None, "model_version": str,
      "items": [[purchases, spend, spend_low, spend_high], ...]}
 Either ``state`` (precomputed ahead, the fast path) or ``seq`` (the worker runs the GRU) may be sent;
-with neither, the worker answers from the BG/NBD+GG baseline for that item.
+with neither, the worker answers from the BG/NBD+GG baseline for that item. ``channel`` is an input of
+models trained with acquisition channels (``ml.ltv.features.ChannelCoding``; a channel the model did not
+learn counts as "other", an absent one as unknown) and is ignored by the others; adding it kept v1.
 
 ``model``: the version (``metadata["model_version"]``, e.g. ``drnn-…``) of an artefact published with
 ``client.publish_artefact``, i.e. ``ml.ltv.train.dumps`` bytes stored under ``artefact_key(version)``
@@ -55,6 +58,7 @@ class ScoreItem:
     as_of_day: int
     state: np.ndarray | None = None
     seq: np.ndarray | None = None
+    channel: str | None = None  # acquisition channel, for models trained with channels
 
     def validate(self) -> None:
         if min(self.frequency, self.recency, self.t, self.monetary, self.first_value) < 0:
@@ -82,6 +86,8 @@ def encode_request(
             entry["state"] = np.asarray(it.state, dtype=np.float32).tobytes()
         if it.seq is not None:
             entry["seq"] = np.asarray(it.seq, dtype=np.float32).tobytes()
+        if it.channel:
+            entry["channel"] = str(it.channel)
         payload.append(entry)
     message: dict[str, Any] = {
         "v": VERSION,

@@ -251,3 +251,95 @@ def test_interval_scale_hits_the_nominal_tails():
     zero = {"spend": np.zeros(10), "spend_low": np.zeros(10), "spend_high": np.zeros(10)}
     assert train.interval_scale(zero, np.ones(10)) == (1.0, train.INTERVAL_SCALE_BOUNDS[1])
     assert train.interval_scale(zero, np.zeros(10)) == (1.0, 1.0)
+
+
+def test_channels_are_read_only_when_asked_and_the_earliest_named_row_wins(tmp_path):
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "customer_id,date,amount,channel\n"
+        "a,2024-01-05,10,email\n"
+        "a,2024-01-02,5,\n"  # a's earliest row names no channel: its earliest NAMED row counts
+        "a,2024-02-01,7,social\n"
+        "b,2024-01-03,8,\n"
+        "c,2024-01-04,9,search\n"
+    )
+    plain = read_csv(path)
+    assert plain.channel is None  # the backtest's contract: other columns are ignored
+    tx = read_csv(path, channel_column="Channel")
+    assert dict(zip(tx.ids, tx.channel, strict=True)) == {"a": "email", "b": "", "c": "search"}
+    assert tx.until(parse_day("2024-01-03")).channel is tx.channel
+    with pytest.raises(DataError, match="channel column 'source'"):
+        read_csv(path, channel_column="source")
+
+
+def test_channel_coding_learns_the_common_channels_of_seen_customers():
+    from ml.ltv.data import from_arrays
+    from ml.ltv.features import CHANNEL_MIN_CUSTOMERS, ChannelCoding
+
+    n = CHANNEL_MIN_CUSTOMERS
+    names = ["email"] * (3 * n) + ["search"] * (2 * n) + ["tiktok"] * (n - 1) + [""] * 5
+    ids = np.array([f"c{i}" for i in range(len(names))])
+    tx = from_arrays(ids, np.full(len(ids), 100, dtype=np.int64), np.ones(len(ids)), np.array(names))
+    coding = ChannelCoding.learn(tx)
+    assert coding.vocabulary == ("email", "search")  # most common first; tiktok is too rare
+    assert coding.slots == 8
+    encoded = coding.encode(["search", "tiktok", "", None, "email"])
+    assert encoded.shape == (5, 8)
+    assert encoded[0, 1] == 1
+    assert encoded[1, 7] == 1  # tiktok: "other"
+    assert encoded[4, 0] == 1
+    assert encoded[2].sum() == 0  # unknown: no slot
+    assert encoded[3].sum() == 0
+    assert encoded.sum() == 3
+    assert ChannelCoding.from_dict(coding.to_dict()) == coding
+    # Only customers seen by the calibration end count (no look-ahead).
+    later = from_arrays(ids, np.full(len(ids), 500, dtype=np.int64), np.ones(len(ids)), np.array(names))
+    assert ChannelCoding.learn(later.until(400)) == ChannelCoding()
+    # No channels at all: no channel inputs (the network is what it was before channels).
+    assert ChannelCoding.learn(from_arrays(ids, tx.day, tx.amount)).slots == 0
+
+
+def test_a_model_trained_with_channels_uses_them(tmp_path):
+    """On generated data where the channel changes behaviour, the channel is an input of the network:
+    the artefact records the coding, round-trips, and another channel changes the prediction. The
+    backtest CLI takes the column only with --channel-column."""
+    path = tmp_path / "tx.csv"
+    synth.write_csv(path, 1000, seed=4, days=500, channels=True)
+    tx = read_csv(path, channel_column="channel")
+    cal = parse_day("2024-02-15")
+    result = train.fit(tx, cal, 60, train.TrainConfig(max_epochs=2, patience=1))
+    assert result.metadata["channels"]["slots"] == 8
+    assert set(result.metadata["channels"]["vocabulary"]) == set(synth.CHANNELS)
+    assert result.net.mlp[0].in_features == result.net.state_dim + 14 + 8
+    again = train.loads(train.dumps(result))
+    np.testing.assert_allclose(
+        train.predict(again, tx, cal, 60)["spend"], train.predict(result, tx, cal, 60)["spend"], rtol=1e-5
+    )
+    swapped = np.where(tx.channel == "email", "social", "email")
+    other = train.predict(result, type(tx)(tx.ids, tx.cust, tx.day, tx.amount, swapped), cal, 60)
+    assert not np.allclose(other["spend"], train.predict(result, tx, cal, 60)["spend"])
+    # An artefact from before channels (no coding in its metadata or config) still loads and predicts.
+    plain = train.fit(read_csv(path), cal, 60, train.TrainConfig(max_epochs=1, patience=1))
+    assert plain.metadata["channels"] == {"vocabulary": [], "slots": 0}
+    blob = train._blob(plain)
+    del blob["metadata"]["channels"]
+    del blob["config"]["channel_slots"]
+    old = train._from_blob(blob)
+    np.testing.assert_allclose(
+        train.predict(old, tx, cal, 60)["spend"], train.predict(plain, tx, cal, 60)["spend"], rtol=1e-6
+    )
+    out = tmp_path / "preds.csv"
+    small = tmp_path / "small.csv"
+    synth.write_csv(small, 400, seed=4, days=500, channels=True)
+    done = run_backtest(
+        "--transactions", str(small), "--calibration-end", "2024-02-15", "--horizon-days", "60",
+        "--out", str(out), "--channel-column", "channel",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "channel" in done.stdout  # the validation figures were printed
+    bad = run_backtest(
+        "--transactions", str(small), "--calibration-end", "2024-02-15", "--horizon-days", "60",
+        "--out", str(out), "--channel-column", "nope",
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "lacks the channel column 'nope'" in bad.stderr

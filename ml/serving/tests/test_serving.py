@@ -475,3 +475,57 @@ def test_a_lost_redis_connection_is_waited_out(redis_client, items):
         worker.stopping = True
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_channels_reach_the_model_through_the_wire(redis_client, redis_url, tmp_path):
+    """A model trained with acquisition channels takes each request item's ``channel``: the scalar
+    and vectorised paths agree, another channel changes the answer, and a real worker gives what the
+    scorer computes (a channel the model never saw counts as "other")."""
+    path = tmp_path / "tx.csv"
+    synth.write_csv(path, 600, seed=9, days=500, channels=True)
+    tx = read_csv(path, channel_column="channel")
+    day = parse_day(CAL)
+    result = train.fit(tx, day, 60, train.TrainConfig(max_epochs=1, patience=1))
+    result.metadata["blend_weight"] = 0.5
+    scorer = Scorer.from_result(result)
+    s = summarise(tx, day)
+    idx = np.flatnonzero(s.seen)[:16]
+    states = scorer.encode(weekly_sequences(tx, day, WEEKS)[idx])
+    items = [
+        ScoreItem(
+            s.frequency[i],
+            s.recency[i],
+            s.t[i],
+            s.monetary[i],
+            s.first_value[i],
+            day,
+            state=states[k],
+            channel=str(tx.channel[i]) or None,
+        )  # fmt: skip
+        for k, i in enumerate(idx)
+    ]
+    raw = wire.decode(wire.encode_request("r", "k", 0, 90, items))["items"]
+    assert {it.get("channel") for it in raw} <= set(synth.CHANNELS)
+    together = np.array(scorer.score(raw, 90))
+    np.testing.assert_allclose([scorer.score_one(it, 90) for it in raw], together, rtol=1e-5, atol=1e-9)
+    moved = [{**it, "channel": "social" if it.get("channel") != "social" else "email"} for it in raw]
+    assert not np.allclose(scorer.score(moved, 90), together)
+    unseen = [{**it, "channel": "carrier-pigeon"} for it in raw]
+    other = [{**it, "channel": "\x00other"} for it in raw]  # any unlearned name → the "other" slot
+    np.testing.assert_array_equal(scorer.score(unseen, 90), scorer.score(other, 90))
+    with pytest.raises(wire.WireError, match="channel must be a string"):
+        scorer.score([{**raw[0], "channel": 7}], 90)
+    blob = train.dumps(result)
+    publish_artefact(redis_client, scorer.version, blob)
+    proc = start_worker(redis_url, None)
+    try:
+        wait_ready(redis_client)
+        client = LtvClient(redis_client)
+        got = client.score_many(items, horizon_days=90, timeout_ms=5000, model_version=scorer.version)
+        assert not any(p.fallback for p in got)
+        np.testing.assert_allclose(rows(got), together, rtol=1e-5)
+        alone = client.score(items[0], horizon_days=90, timeout_ms=5000, model_version=scorer.version)
+        np.testing.assert_allclose(rows([alone])[0], together[0], rtol=1e-5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)

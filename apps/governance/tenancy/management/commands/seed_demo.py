@@ -75,7 +75,7 @@ class Command(BaseCommand):
             return
         store = stores.store_create(name=DEMO_STORE, currency="USD", actor="seed_demo")
         end = datetime.now(UTC).date() - timedelta(days=1)
-        sim = ltv_simulate(DEMO_CUSTOMERS, end=end, days=DEMO_DAYS, seed=7)
+        sim = ltv_simulate(DEMO_CUSTOMERS, end=end, days=DEMO_DAYS, seed=7, channels=True)
         orders = [
             stores.OrderInput(
                 platform_id=f"demo-o{n}",
@@ -88,7 +88,7 @@ class Command(BaseCommand):
                     email=f"customer{c}@demo-shop.example",
                     first_name="Demo",
                     last_name=f"Customer {c}",
-                    acquisition_source=("search", "social", "email", "direct")[c % 4],
+                    acquisition_source=sim.channels[c],  # it changes how the customer buys
                 ),
             )
             for n, (c, day, amount) in enumerate(zip(sim.customer, sim.dates, sim.amounts, strict=True))
