@@ -73,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{1 - result.metadata['blend_weight']:.2f} x BG/NBD+GG (weight chosen on validation by spend deviance)"
     )
     low, high = result.metadata["interval_scale"]
-    print(
-        f"10-90 interval bounds scaled by {low:.3f} (low) and {high:.3f} (high): at most 10 % of the "
-        "validation customers below the low bound and 10 % above the high one"
-    )
+    if (low, high) != (1.0, 1.0):
+        print(f"10-90 interval bounds scaled by {low:.3f} (low) and {high:.3f} (high) on validation")
     pred = predict(result, calibration, cal_end, args.horizon_days)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -55,6 +55,11 @@ class TrainConfig:
     # One-hot inputs for the acquisition channel (features.ChannelCoding); set by ``fit`` from the
     # data: 0 when the transactions carry no channels (and in artefacts from before channels).
     channel_slots: int = 0
+    # Rescale the shipped interval's bounds to 10 % tails on the validation period (``interval_scale``).
+    # Off: on the development sets (synth seeds 101/102) it moved the holdout's tails further from 10 %
+    # (|above_high − 0.10| 0.050 vs 0.037 and 0.063 vs 0.034): one validation period's tails do not
+    # carry to the next period.
+    calibrate_interval: bool = False
 
     def network(self, seasonal: bool = True) -> LtvNet:
         return LtvNet(
@@ -244,15 +249,14 @@ def fit(
         key=lambda w: poisson_deviance(blend(pred_net, x2.baseline, w)["spend"][m2], ys2[m2]),
     )
     blended = {k: v[m2] for k, v in blend(pred_net, x2.baseline, weight).items()}
-    # The interval's bounds are then rescaled, one factor a side, so that about 10 % of the validation
-    # customers fall below and 10 % above (the raw intervals covered 0.88–0.95 against 0.80 nominal).
-    scales = interval_scale(blended, ys2[m2])
+    scales = interval_scale(blended, ys2[m2]) if cfg.calibrate_interval else (1.0, 1.0)
     validation = {
         "network": Metrics.of({k: v[m2] for k, v in pred_net.items()}, yp2[m2], ys2[m2]),
         "bgnbd_gg": Metrics.of({k: v[m2] for k, v in x2.baseline.items()}, yp2[m2], ys2[m2]),
-        "blend_uncalibrated_interval": Metrics.of(blended, yp2[m2], ys2[m2]),
-        "blend": Metrics.of(scale_interval(blended, scales), yp2[m2], ys2[m2]),
     }
+    if cfg.calibrate_interval:
+        validation["blend_uncalibrated_interval"] = Metrics.of(blended, yp2[m2], ys2[m2])
+    validation["blend"] = Metrics.of(scale_interval(blended, scales), yp2[m2], ys2[m2])
     if log:
         log(f"early stopping chose {best_epoch} epoch(s) in {time.perf_counter() - started:.1f}s")
     torch.manual_seed(cfg.seed)
@@ -308,28 +312,21 @@ INTERVAL_SCALE_BOUNDS = (0.2, 5.0)  # a rescaling outside this says the interval
 
 
 def interval_scale(pred: dict[str, np.ndarray], actual: np.ndarray) -> tuple[float, float]:
-    """Factors (low, high) on the interval's bounds such that on these customers at most 10 % have
-    ``actual < low·spend_low`` and at most 10 % ``actual > high·spend_high`` (a split-conformal
-    correction with one factor a side; the bounds are clipped to INTERVAL_SCALE_BOUNDS)."""
-    n = len(actual)
+    """Factors (low, high) on the interval's bounds such that, among these customers, at most 10 % of
+    those with a positive low bound have ``actual < low·spend_low`` and at most 10 % of those with a
+    positive high bound have ``actual > high·spend_high`` (split conformal, one factor a side, clipped
+    to INTERVAL_SCALE_BOUNDS). A bound of 0 is the model saying P(spend = 0) ≥ 10 % (low) or ≥ 90 %
+    (high): no factor moves it, so those customers are left out of that side's count — counting them
+    would push the other customers' bounds to make up for them (the low bounds up onto the point)."""
     lo_bound, hi_bound = INTERVAL_SCALE_BOUNDS
-    if n == 0:
-        return 1.0, 1.0
-    allowed = int(np.floor((1 - HIGH) * n))
-    # Low side: a customer whose low bound is 0 can never fall below it.
     low, high = pred["spend_low"], pred["spend_high"]
     ratios = np.sort(actual[low > 0] / low[low > 0])
-    k = int(np.floor(LOW * n))
-    f_low = float(ratios[k]) if k < len(ratios) else 1.0  # fewer than k strictly below ratios[k]
-    # High side: a customer with a 0 high bound and any spend is above it whatever the factor.
-    stuck = int(np.sum((high <= 0) & (actual > 0)))
+    k = int(np.floor(LOW * len(ratios)))
+    f_low = float(ratios[k]) if k < len(ratios) else 1.0  # at most k strictly below ratios[k]
     ratios = np.sort(actual[high > 0] / high[high > 0])[::-1]
-    budget = allowed - stuck
-    if budget < 0:
-        f_high = hi_bound
-    else:  # with fewer positive bounds than the budget, nothing says how to move them
-        f_high = float(ratios[budget]) if budget < len(ratios) else 1.0
-    return (float(np.clip(f_low, lo_bound, hi_bound)), float(np.clip(f_high, lo_bound, hi_bound)))
+    k = int(np.floor((1 - HIGH) * len(ratios)))
+    f_high = float(ratios[k]) if k < len(ratios) else 1.0  # at most k strictly above ratios[k]
+    return float(np.clip(f_low, lo_bound, hi_bound)), float(np.clip(f_high, lo_bound, hi_bound))
 
 
 def scale_interval(
@@ -519,13 +516,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
+        cal_end = parse_day(args.calibration_end)
         tx = read_csv(args.transactions, channel_column=args.channel_column)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result = fit(
         tx,
-        parse_day(args.calibration_end),
+        cal_end,
         args.horizon_days,
         TrainConfig(seed=args.seed),
         log=lambda m: print(m, file=sys.stderr),
