@@ -96,13 +96,25 @@ def _make_tenant(slug: str) -> TenantInfo:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> TwoTenants:
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[TwoTenants]:
     from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
 
+    # pytest-django creates test databases only for the aliases that collected tests ask for through
+    # ``db``/``django_db``. Tests that only commit (``committed_db``: a real Celery worker) ask for none,
+    # so run alone they would have reached the development database itself. Never: make one here.
+    created = None
+    if not str(connection.settings_dict["NAME"]).startswith("test_"):
+        with django_db_blocker.unblock():
+            created = setup_databases(verbosity=0, interactive=False, aliases={"default"})
     with django_db_blocker.unblock():
         call_command("kiki_bootstrap", verbosity=0)
         tenants = TwoTenants(_make_tenant("alpha"), _make_tenant("beta"))
-    return tenants
+    yield tenants
+    if created is not None:
+        with django_db_blocker.unblock():
+            teardown_databases(created, verbosity=0)
 
 
 @pytest.fixture
