@@ -49,27 +49,31 @@ class ChannelCoding:
     def to_dict(self) -> dict[str, Any]:
         return {"vocabulary": list(self.vocabulary), "slots": self.slots}
 
-    def slot(self, channel: str | None) -> int | None:
-        """The one-hot position of a channel (None: unknown, no slot set)."""
-        if not self.slots or not channel:
-            return None
-        try:
-            return self.vocabulary.index(channel)
-        except ValueError:
-            return self.slots - 1
+    def one_hot(self, channel: str | None) -> list[float]:
+        """One customer's inputs (the serving scalar path); ``encode`` row for row."""
+        inputs = [0.0] * self.slots
+        if self.slots and channel:
+            inputs[self.vocabulary.index(channel) if channel in self.vocabulary else self.slots - 1] = 1.0
+        return inputs
 
-    def encode(self, channels: Sequence[str | None]) -> np.ndarray:
-        out = np.zeros((len(channels), self.slots), dtype=np.float32)
-        for i, channel in enumerate(channels):
-            k = self.slot(channel)
-            if k is not None:
-                out[i, k] = 1.0
+    def encode(self, channels: Sequence[str | None] | np.ndarray) -> np.ndarray:
+        """(n, slots) float32, vectorised (a mask per learned channel)."""
+        names = np.array(["" if c is None else c for c in channels], dtype=str)
+        out = np.zeros((len(names), self.slots), dtype=np.float32)
+        if not self.slots:
+            return out
+        learned = np.zeros(len(names), dtype=bool)
+        for k, name in enumerate(self.vocabulary):
+            hit = names == name
+            out[hit, k] = 1.0
+            learned |= hit
+        out[(names != "") & ~learned, self.slots - 1] = 1.0
         return out
 
     def encode_tx(self, tx: Transactions) -> np.ndarray:
         if tx.channel is None:
             return np.zeros((tx.n_customers, self.slots), dtype=np.float32)
-        return self.encode(list(tx.channel))
+        return self.encode(tx.channel)
 
 
 @dataclass(frozen=True)

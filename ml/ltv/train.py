@@ -29,7 +29,7 @@ import torch
 
 from ml.ltv.baseline import BaselinePredictor
 from ml.ltv.data import DataError, Transactions, parse_day, read_csv, summarise, window_totals
-from ml.ltv.dist import HIGH, LOW
+from ml.ltv.dist import HIGH, LOW, interval_tails
 from ml.ltv.features import WEEKS, ChannelCoding, Inputs, build, targets, window_season
 from ml.ltv.model import STATIC_FEATURES, LtvNet, decode, loss_fn
 
@@ -93,6 +93,7 @@ class Metrics:
 
     @classmethod
     def of(cls, pred: dict[str, np.ndarray], purchases: np.ndarray, spend: np.ndarray) -> Metrics:
+        below_low, above_high = interval_tails(pred, spend)
         order = np.argsort(-pred["spend"])
         top = order[: max(1, len(order) // 5)]
         total = spend.sum() or 1.0
@@ -106,8 +107,8 @@ class Metrics:
             top20_capture=float(spend[top].sum() / total),
             gini=gini,
             total_ratio=float(pred["spend"].sum() / total),
-            below_low=float(np.mean(spend < pred["spend_low"])) if len(spend) else 0.0,
-            above_high=float(np.mean(spend > pred["spend_high"])) if len(spend) else 0.0,
+            below_low=below_low,
+            above_high=above_high,
         )
 
 
@@ -332,7 +333,10 @@ def interval_scale(pred: dict[str, np.ndarray], actual: np.ndarray) -> tuple[flo
 def scale_interval(
     pred: dict[str, np.ndarray], scales: tuple[float, float] | list[float]
 ) -> dict[str, np.ndarray]:
-    """The prediction with its interval bounds multiplied by ``scales`` (still around the point)."""
+    """The prediction with its interval bounds multiplied by ``scales`` (still around the point); the
+    prediction itself for factors of 1 (the default: no rescaling, nothing to compute)."""
+    if tuple(scales) == (1.0, 1.0):
+        return pred
     return {
         **pred,
         "spend_low": np.minimum(pred["spend_low"] * scales[0], pred["spend"]),

@@ -164,7 +164,7 @@ class ScalarModel:
                 target[1],
                 history[0],
                 history[1],
-                *self._channel_inputs(channel),
+                *self.channels.one_hot(channel),
             ],
             dtype=np.float32,
         )
@@ -189,14 +189,6 @@ class ScalarModel:
         mean = _exp(_clip(o4, -20, 12)) * SPEND_SCALE
         low, high = ziln_quantile(LOW, p_zero, o2, sigma), ziln_quantile(HIGH, p_zero, o2, sigma)
         return [rate, mean, min(low, mean), max(high, mean)]
-
-    def _channel_inputs(self, channel: str | None) -> list[float]:
-        """``ChannelCoding.encode`` for one customer."""
-        inputs = [0.0] * self.channels.slots
-        k = self.channels.slot(channel)
-        if k is not None:
-            inputs[k] = 1.0
-        return inputs
 
     def score(
         self,

@@ -16,6 +16,14 @@ from ml.serving.scalar import SCALAR_MAX_BATCH, ScalarBaseline, ScalarModel
 from ml.serving.wire import WireError
 
 
+def _channel(item: dict[str, Any]) -> str | None:
+    """A request item's acquisition channel (optional in wire v1)."""
+    channel = item.get("channel")
+    if channel is not None and not isinstance(channel, str):
+        raise WireError("channel must be a string")
+    return channel
+
+
 class Scorer:
     def __init__(self, result: TrainResult | None, baseline: BaselinePredictor) -> None:
         self.result = result
@@ -98,10 +106,7 @@ class Scorer:
         static = static_vector(s, as_of, h, base_h)
         if not self.channels.slots:
             return static
-        names = [it.get("channel") for it in items]
-        if any(n is not None and not isinstance(n, str) for n in names):
-            raise WireError("channel must be a string")
-        return np.concatenate([static, self.channels.encode(names)], axis=1)
+        return np.concatenate([static, self.channels.encode([_channel(it) for it in items])], axis=1)
 
     def score_one(self, item: dict[str, Any], horizon_days: float) -> list[float]:
         """One item, in scalar arithmetic (``ml.serving.scalar``): the same answer as ``score`` without
@@ -117,10 +122,9 @@ class Scorer:
             return self.scalar_baseline.predict(rfm, horizon_days)
         if self.weight > 0 and "state" not in item:
             raise WireError("the scalar path needs the item's GRU state")
-        channel = item.get("channel")
-        if channel is not None and not isinstance(channel, str):
-            raise WireError("channel must be a string")
-        return self.scalar.score(rfm, as_of, item.get("state", b""), horizon_days, self.weight, channel)
+        return self.scalar.score(
+            rfm, as_of, item.get("state", b""), horizon_days, self.weight, _channel(item)
+        )
 
     def encode(self, seq: np.ndarray) -> np.ndarray:
         assert self.result is not None
