@@ -2,7 +2,9 @@
 
 import os
 
-bind = os.environ.get("KIKI_BIND", "127.0.0.1:8000")
+from kiki_project.addresses import bind_address
+
+bind = bind_address(os.environ)
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "sync"
 timeout = 60

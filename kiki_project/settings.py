@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from kiki_project.addresses import AddressError, bind_address, public_address
 from kiki_project.devstack import celery_url, with_db_index
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,11 +56,17 @@ if IS_PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off in production.")
 
-KIKI_BASE_DOMAIN = env_str("KIKI_BASE_DOMAIN", "localhost").lower()
+# Where people reach us (links, the signup hand-off, CSRF origins) and where gunicorn listens: one
+# definition in kiki_project.addresses. The public port follows KIKI_BIND unless KIKI_PUBLIC_URL is set.
+try:
+    KIKI_BIND = bind_address(os.environ)
+    KIKI_PUBLIC_ADDRESS = public_address(os.environ, production=IS_PRODUCTION)
+except AddressError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+KIKI_BASE_DOMAIN = KIKI_PUBLIC_ADDRESS.domain
 KIKI_PUBLIC_HOSTS = [KIKI_BASE_DOMAIN, "127.0.0.1"] + [
     h.strip().lower() for h in env_str("KIKI_PUBLIC_EXTRA_HOSTS", "").split(",") if h.strip()
 ]
-KIKI_PUBLIC_URL_PORT = env_str("KIKI_PORT", "8000")
 ALLOWED_HOSTS = [*KIKI_PUBLIC_HOSTS, f".{KIKI_BASE_DOMAIN}"]
 if TESTING:
     ALLOWED_HOSTS.append("testserver")
@@ -76,6 +83,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files, pinned (no CDN)
     "django_prometheus",
 ]
 TENANT_APPS = [
@@ -141,16 +149,17 @@ KIKI_RESERVED_SLUGS = frozenset(
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Security headers first, so that every answer carries them, the tenant middleware's own 404/403 too.
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.KikiTenantMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -216,11 +225,8 @@ LOGIN_URL = "/admin/login/"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
-CSRF_TRUSTED_ORIGINS = [
-    f"http://*.{KIKI_BASE_DOMAIN}:{KIKI_PUBLIC_URL_PORT}",
-    f"https://*.{KIKI_BASE_DOMAIN}",
-    f"http://{KIKI_BASE_DOMAIN}:{KIKI_PUBLIC_URL_PORT}",
-]
+CSRF_TRUSTED_ORIGINS = KIKI_PUBLIC_ADDRESS.csrf_trusted_origins()
+CSRF_FAILURE_VIEW = "apps.core.middleware.csrf_failure"
 
 # --- i18n / time --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -247,7 +253,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.api.throttling.RedisPrincipalThrottle"],
     "DEFAULT_THROTTLE_RATES": {"principal": env_str("KIKI_API_RATE", "600/min")},
     "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.KikiAutoSchema",
+    # The API speaks JSON only (415 otherwise): one request format to validate, document and fuzz.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 KIKI_SIGNUP_RATE = env_str("KIKI_SIGNUP_RATE", "10/hour")
@@ -256,6 +264,7 @@ REST_AUTH = {
     "TOKEN_MODEL": "rest_framework.authtoken.models.Token",
     "SESSION_LOGIN": True,
     "OLD_PASSWORD_FIELD_ENABLED": True,
+    "USER_DETAILS_SERIALIZER": "apps.governance.api.serializers.AccountSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "KIKI API",
@@ -263,6 +272,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.api.schema.add_links",
+    ],
 }
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "KIKI <no-reply@kiki.local>")
@@ -314,9 +330,21 @@ LOGGING = {
     },
 }
 
-# --- security headers (production) --------------------------------------------------------------
+# --- security headers ---------------------------------------------------------------------------
+# Every answer: no MIME sniffing, no framing (clickjacking on money actions), the referrer never
+# leaves our origin, a browsing-context group of our own. HSTS on answers served over HTTPS, for the
+# base domain and every workspace host under it. `manage.py check --deploy` is clean in production
+# (tests/test_deploy_checks.py).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env_int("KIKI_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env_bool("KIKI_HSTS_PRELOAD", IS_PRODUCTION)
 if IS_PRODUCTION:
+    # TLS ends at the proxy in front of gunicorn, which must set X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = 31536000
+    SECURE_SSL_REDIRECT = env_bool("KIKI_SSL_REDIRECT", True)
+    # Load balancers and Prometheus probe these over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]

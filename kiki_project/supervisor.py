@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiki_project.addresses import AddressError, bind_address, public_address
 from kiki_project.devstack import DEFAULT_DATA_DIR, ROOT, StackError, ensure_stack, with_db_index
 
 PY = sys.executable
@@ -197,6 +198,11 @@ def supervise(group: list[Child], env: dict[str, str]) -> int:
 def main() -> int:
     started = time.monotonic()
     os.environ.setdefault("LC_ALL", "C.UTF-8")
+    try:  # a bad address stops us before any server starts, with the variable's name
+        public_address(os.environ, production=os.environ.get("KIKI_ENV") == "production")
+    except AddressError as exc:
+        say(f"error: {exc}")
+        return 2
     data_dir = Path(os.environ.get("KIKI_DATA_DIR", DEFAULT_DATA_DIR))
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -216,17 +222,14 @@ def main() -> int:
         env,
     )
     run_step("seeding the demo workspace…", [*manage, "seed_demo"], env)
-    bind = env.get("KIKI_BIND", "127.0.0.1:8000")
-    port = bind.rsplit(":", 1)[-1]
-    base = env.get("KIKI_BASE_DOMAIN", "localhost")
+    public = public_address(env, production=env.get("KIKI_ENV") == "production")
+    site, demo = public.url(), public.url(f"demo.{public.domain}")
     group = children(env, data_dir)
-    say(f"ready in {time.monotonic() - started:.1f}s")
-    say(f"  public site + signup : http://{base}:{port}/")
-    say(f"  health               : http://{base}:{port}/health   metrics: http://{base}:{port}/metrics")
-    say(f"  platform admin       : http://{base}:{port}/admin/  (create staff: manage.py createsuperuser)")
-    say(
-        f"  demo workspace admin : http://demo.{base}:{port}/admin/   API docs: http://demo.{base}:{port}/api/docs"
-    )
+    say(f"ready in {time.monotonic() - started:.1f}s (web listens on {bind_address(env)})")
+    say(f"  public site + signup : {site}/")
+    say(f"  health               : {site}/health   metrics: {site}/metrics")
+    say(f"  platform admin       : {site}/admin/  (create staff: manage.py createsuperuser)")
+    say(f"  demo workspace admin : {demo}/admin/   API docs: {demo}/api/docs")
     say("  demo logins are printed above by seed_demo; Ctrl-C stops everything")
     try:
         return supervise(group, env)

@@ -15,3 +15,8 @@ urlpatterns = [
     path("api/v1/signup", SignupView.as_view(), name="api-signup"),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "apps.core.middleware.bad_request"
+handler403 = "apps.core.middleware.permission_denied"
+handler404 = "apps.core.middleware.page_not_found"
+handler500 = "apps.core.middleware.server_error"

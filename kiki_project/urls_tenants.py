@@ -1,6 +1,7 @@
 """Tenant hosts (<slug>.<base domain>): tenant admin, the tenant API and its docs."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -9,7 +10,7 @@ from apps.core.health import health
 from apps.governance.tenancy.views import handoff
 
 api_v1: list[URLPattern | URLResolver] = [
-    path("auth/", include("dj_rest_auth.urls")),
+    path("auth/", include("apps.governance.api.auth_urls")),
     path("", include("apps.governance.api.urls")),
     path("", include("apps.stores.api.urls")),  # /stores, /customers, /orders
     path("bidding/", include("apps.bidding.api.urls")),
@@ -22,8 +23,26 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health", health, name="tenant-health"),
     path("accounts/handoff", handoff, name="handoff"),
+    # Password reset (the admin's "Forgotten your password?" and the API's reset e-mail link here).
+    path("admin/password_reset/", auth_views.PasswordResetView.as_view(), name="admin_password_reset"),
+    path(
+        "admin/password_reset/done/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
+
+handler400 = "apps.core.middleware.bad_request"
+handler403 = "apps.core.middleware.permission_denied"
+handler404 = "apps.core.middleware.page_not_found"
+handler500 = "apps.core.middleware.server_error"

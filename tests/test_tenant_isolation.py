@@ -36,6 +36,10 @@ PUBLIC_BY_DESIGN = (
     "admin/password_change/",
     "admin/password_change/done/",
     "admin/jsi18n/",
+    "admin/password_reset/",
+    "admin/password_reset/done/",
+    "reset/MQ/x-y/",
+    "reset/done/",
 )
 DENIED = {301, 302, 400, 401, 403, 404, 405}
 _GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")

@@ -10,3 +10,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core import celery_signals  # noqa: F401 - connects the signal handlers
+        from apps.core.api import strict
+
+        strict.apply()

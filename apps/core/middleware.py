@@ -28,6 +28,35 @@ def error_response(request: HttpRequest, *, status: int, code: str, message: str
     return HttpResponse(html, status=status)
 
 
+# Django's own error pages, in our shape: JSON under /api/ (a URL that matches no route, a CSRF
+# failure, a crash outside DRF), the error template elsewhere. Both urlconfs name these.
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(request, status=404, code="not_found", message="Nothing at this address.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(request, status=403, code="permission_denied", message="Not allowed.")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(request, status=400, code="bad_request", message="The request is malformed.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        request, status=500, code="internal_error", message="An internal error occurred; it has been logged."
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return error_response(
+        request,
+        status=403,
+        code="csrf_failed",
+        message="The form or session expired (CSRF check failed); reload the page and try again.",
+    )
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response

@@ -47,8 +47,16 @@ def user_role(user: Any) -> Role | None:
 # --- users --------------------------------------------------------------------------------------
 @transaction.atomic
 def user_create(
-    *, email: str, password: str | None, role: str, actor: str, first_name: str = "", last_name: str = ""
+    *,
+    email: str,
+    role: str,
+    actor: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
 ) -> AbstractUser:
+    """A user of this workspace with one role. Without a password the user cannot sign in until they
+    set one through the password reset (an invitation)."""
     require_tenant("creating a user")
     role_ = _role(role)
     email = email.strip().lower()

@@ -146,7 +146,9 @@ class LtvModelSerializer(serializers.ModelSerializer):
 
 
 class LtvTrainingRunSerializer(serializers.ModelSerializer):
-    model_version = serializers.CharField(source="model.version", read_only=True, default=None)
+    model_version = serializers.CharField(
+        source="model.version", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = LtvTrainingRun

@@ -25,6 +25,16 @@ class UserSerializer(serializers.ModelSerializer):
         return role.value if role else None
 
 
+class AccountSerializer(serializers.ModelSerializer):
+    """The signed-in user's own details (``/api/v1/auth/user/``). Names may change; the login (the
+    e-mail address) and the role are managed by an Admin."""
+
+    class Meta:
+        model = get_user_model()
+        fields = ["pk", "username", "email", "first_name", "last_name"]
+        read_only_fields = ["pk", "username", "email"]
+
+
 class UserCreateSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=ROLE_CHOICES)

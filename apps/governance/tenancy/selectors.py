@@ -21,10 +21,7 @@ def tenant_host(tenant: Tenant) -> str:
 
 
 def tenant_base_url(tenant: Tenant) -> str:
-    port = settings.KIKI_PUBLIC_URL_PORT
-    suffix = "" if port in ("", "80", "443") else f":{port}"
-    scheme = "https" if settings.IS_PRODUCTION else "http"
-    return f"{scheme}://{tenant_host(tenant)}{suffix}"
+    return str(settings.KIKI_PUBLIC_ADDRESS.url(tenant_host(tenant)))
 
 
 def get_tenant_by_slug(slug: str) -> Tenant | None:

@@ -25,7 +25,7 @@ class StoreCreateSerializer(serializers.Serializer):
     BigCommerce stores are connected by their connectors, not created here."""
 
     name = serializers.CharField(max_length=200)
-    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. USD.")
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217, e.g. USD.")
 
 
 class CustomerSerializer(serializers.ModelSerializer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import F, QuerySet
@@ -14,19 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api.base import TenantViewSet, actor_name
+from apps.core.api.pagination import int_param_schema, positive_int_param
 from apps.stores import services
 from apps.stores.api import serializers as s
 from apps.stores.models import Customer, Order, StoreConnection
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValidationError({name: ["A whole number."]}) from exc
 
 
 class FieldFilter(BaseFilterBackend):
@@ -34,32 +26,38 @@ class FieldFilter(BaseFilterBackend):
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
         for name in getattr(view, "filter_fields", ()):
-            value = _int_param(request, name)
+            value = positive_int_param(request, name)
             if value is not None:
                 queryset = queryset.filter(**{f"{name}_id": value})
         return queryset
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [
-            {"name": n, "required": False, "in": "query", "schema": {"type": "integer"}}
+            {"name": n, "required": False, "in": "query", "schema": int_param_schema()}
             for n in getattr(view, "filter_fields", ())
         ]
+
+
+def ordering_pattern(fields: tuple[str, ...]) -> str:
+    """``?ordering=`` is one or more of ``fields``, each optionally prefixed by ``-``, comma-separated,
+    nothing else: the schema's pattern and the server's check are this one expression."""
+    term = f"-?(?:{'|'.join(map(re.escape, fields))})"
+    return f"^{term}(?:,{term})*$"
 
 
 class NullsLastOrdering(BaseFilterBackend):
     """``?ordering=-predicted_ltv,orders_count``: named fields only, rows without a value last."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
-        raw = request.query_params.get("ordering") or view.default_ordering
+        raw = request.query_params.get("ordering", view.default_ordering)
         allowed = view.ordering_fields
+        if not re.fullmatch(ordering_pattern(allowed), raw):
+            raise ValidationError(
+                {"ordering": [f"Order by one or more of {', '.join(allowed)} (prefix - to reverse)."]}
+            )
         terms: list[OrderBy] = []
-        for part in (p.strip() for p in raw.split(",") if p.strip()):
-            name = part.lstrip("-")
-            if name not in allowed:
-                raise ValidationError(
-                    {"ordering": [f"Order by one of {', '.join(allowed)} (prefix - to reverse)."]}
-                )
-            field = F(name)
+        for part in raw.split(","):
+            field = F(part.lstrip("-"))
             terms.append(field.desc(nulls_last=True) if part.startswith("-") else field.asc(nulls_last=True))
         return queryset.order_by(*terms, "pk")
 
@@ -69,8 +67,9 @@ class NullsLastOrdering(BaseFilterBackend):
                 "name": "ordering",
                 "required": False,
                 "in": "query",
-                "description": f"One or more of {', '.join(view.ordering_fields)}; default {view.default_ordering}.",
-                "schema": {"type": "string"},
+                "description": f"One or more of {', '.join(view.ordering_fields)}, comma-separated, "
+                f"each optionally prefixed by - to reverse; default {view.default_ordering}.",
+                "schema": {"type": "string", "pattern": ordering_pattern(view.ordering_fields)},
             }
         ]
 
