@@ -55,7 +55,8 @@ class Child:
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
 
     def _pump(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
+        if proc.stdout is None:  # started with stdout=PIPE, so never; nothing to pump otherwise
+            return
         tag = f"{self.colour}{self.name:>6}{RESET} | "
         for raw in iter(proc.stdout.readline, b""):
             sys.stdout.write(tag + raw.decode("utf-8", "replace"))
@@ -162,7 +163,8 @@ def supervise(group: list[Child], env: dict[str, str]) -> int:
     exit_code = 0
     while not stopping.is_set():
         for child in group:
-            assert child.proc is not None
+            if child.proc is None:  # every child was started above
+                continue
             code = child.proc.poll()
             if code is None:
                 continue
@@ -184,7 +186,8 @@ def supervise(group: list[Child], env: dict[str, str]) -> int:
         child.signal(signal.SIGTERM)
     deadline = time.monotonic() + GRACE_S
     for child in group:
-        assert child.proc is not None
+        if child.proc is None:
+            continue
         try:
             child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

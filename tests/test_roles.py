@@ -167,3 +167,49 @@ def test_roles_exist_in_every_tenant_with_the_expected_permissions(tenants, sche
         "governance.add_apikey",
     } <= admin
     assert analyst < admin
+
+
+def test_admin_site_adds_and_changes_people_through_the_governance_services(tenants):
+    a, b = tenants
+    admin = admin_session(a, a.admin_email)
+    added = admin.post(
+        "/admin/auth/user/add/",
+        {"email": "Invited@Alpha.test", "role": "analyst", "initial_password": "", "first_name": "In"},
+    )
+    assert added.status_code == 302, added.content[:2000]
+    with schema_context(a.schema):
+        invited = get_user_model().objects.get(username="invited@alpha.test")
+        assert invited.is_staff  # may use this admin once they set a password
+        assert not invited.has_usable_password()  # an invitation: "Forgotten your password?"
+        assert governance.user_role(invited).value == "analyst"
+    with schema_context(b.schema):
+        assert not get_user_model().objects.filter(username="invited@alpha.test").exists()
+
+    # The same refusals as the API, shown on the form, nothing changed.
+    duplicate = admin.post("/admin/auth/user/add/", {"email": a.analyst_email, "role": "admin"})
+    assert duplicate.status_code == 200
+    assert b"A user with this email exists" in duplicate.content or b"Taken." in duplicate.content
+    own = user_pk(a, a.admin_email)
+    demote = admin.post(
+        f"/admin/auth/user/{own}/change/",
+        {"role": "analyst", "is_active": "on", "first_name": "", "last_name": ""},
+    )
+    assert demote.status_code == 200
+    assert b"You cannot remove your own Admin role." in demote.content
+    with schema_context(a.schema):
+        assert governance.user_role(get_user_model().objects.get(pk=own)).value == "admin"
+
+    promote = admin.post(
+        f"/admin/auth/user/{invited.pk}/change/",
+        {"role": "admin", "is_active": "on", "first_name": "Ina", "last_name": "Vited"},
+    )
+    assert promote.status_code == 302
+    deactivate = admin.post(
+        f"/admin/auth/user/{invited.pk}/change/",
+        {"role": "admin", "first_name": "Ina", "last_name": "Vited"},  # is_active unticked
+    )
+    assert deactivate.status_code == 302
+    with schema_context(a.schema):
+        invited.refresh_from_db()
+        assert governance.user_role(invited).value == "admin"
+        assert (invited.first_name, invited.is_active) == ("Ina", False)

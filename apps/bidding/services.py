@@ -264,7 +264,8 @@ def _train(run: LtvTrainingRun, schema: str) -> None:
         return
     window = trained.validation_window
     first_day = history.first_date
-    assert first_day is not None  # _check_enough saw purchases
+    if first_day is None:  # _check_enough saw purchases; a history emptied since is a bug, not data
+        raise RuntimeError("the training history lost its purchases after the data check")
     candidate = LtvModel.objects.create(
         version=trained.version,
         status=LtvModel.Status.CANDIDATE,
@@ -479,8 +480,8 @@ def ltv_score_stored_customers(
     items = []
     for pk in customer_ids:
         r = rows[pk]
-        assert r.first_order_at is not None
-        assert r.last_order_at is not None
+        if r.first_order_at is None or r.last_order_at is None:  # ``unusable`` above refused these
+            raise RuntimeError(f"customer {pk} has orders but no first or last order time")
         first, last = r.first_order_at.astimezone(UTC).date(), r.last_order_at.astimezone(UTC).date()
         repeats = r.orders_count - 1
         monetary = max((r.total_spent - r.first_order_value) / repeats, Decimal(0)) if repeats else Decimal(0)

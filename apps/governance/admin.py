@@ -5,12 +5,18 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_tenants.utils import get_public_schema_name
 
 from apps.core.admin import TenantOnlyAdmin
+from apps.core.tenant_context import current_schema
 from apps.governance import services
+from apps.governance.errors import GovernanceError
 from apps.governance.models import ApiKey, ReportRun, Secret
+from apps.governance.roles import ROLE_CHOICES, Role
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -116,3 +122,149 @@ try:
     admin.site.unregister(TokenProxy)
 except NotRegistered:  # pragma: no cover
     pass
+
+
+# --- users of the workspace ------------------------------------------------------------------------
+# In a workspace, people are added and changed through the governance services (role = one group,
+# e-mail = login, staff access to this admin), with the same refusals as the API. Platform staff on
+# the public host keep Django's own user admin.
+User = get_user_model()
+
+
+def _add_errors(form: forms.BaseForm, exc: GovernanceError) -> None:
+    for field, problems in exc.details.items():
+        form.add_error(field if field in form.fields else None, problems)
+    if not exc.details:
+        form.add_error(None, exc.message)
+
+
+class WorkspaceUserAddForm(forms.ModelForm):
+    email = forms.EmailField(label="Email", help_text="Their login.")
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.ANALYST.value)
+    initial_password = forms.CharField(
+        label="Password",
+        widget=forms.PasswordInput,
+        required=False,
+        strip=False,
+        help_text="Leave empty to invite: they choose one through “Forgotten your password?” "
+        "on the sign-in page.",
+    )
+
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                services.user_create_check(
+                    email=data["email"], role=data["role"], password=data.get("initial_password") or None
+                )
+            except GovernanceError as exc:
+                _add_errors(self, exc)
+        return data
+
+
+class WorkspaceUserChangeForm(forms.ModelForm):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    actor: Any = None  # the signed-in Admin, set by the ModelAdmin
+
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = services.user_role(self.instance)
+        self.initial_role = current.value if current else None
+        self.fields["role"].initial = self.initial_role
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            if data.get("role") != self.initial_role:
+                services.user_set_role_check(user=self.instance, role=data["role"], actor=self.actor)
+            if self.instance.is_active and data.get("is_active") is False:
+                services.user_deactivate_check(user=self.instance, actor=self.actor)
+        except GovernanceError as exc:
+            _add_errors(self, exc)
+        return data
+
+
+class WorkspaceUserAdmin(UserAdmin):
+    @staticmethod
+    def _workspace() -> bool:
+        return current_schema() != get_public_schema_name()
+
+    @admin.display(description="role")
+    def role(self, obj: Any) -> str:
+        role = services.user_role(obj)
+        return role.group_name if role else "—"
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if not self._workspace():
+            return super().get_list_display(request)
+        return ["username", "role", "first_name", "last_name", "is_active", "last_login"]
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return ["is_active", "groups"] if self._workspace() else super().get_list_filter(request)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if not self._workspace():
+            return super().get_fieldsets(request, obj)
+        if obj is None:
+            return [(None, {"fields": ["email", "role", "initial_password", "first_name", "last_name"]})]
+        return [
+            (None, {"fields": ["username", "role", "is_active"]}),
+            ("Profile", {"fields": ["first_name", "last_name"]}),
+            ("Activity", {"fields": ["last_login", "date_joined"]}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if not self._workspace() or obj is None:
+            return super().get_readonly_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            return ["username", "role", "is_active", "first_name", "last_name", "last_login", "date_joined"]
+        return ["username", "last_login", "date_joined"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if not self._workspace():
+            return super().get_form(request, obj, change=change, **kwargs)
+        kwargs["form"] = WorkspaceUserAddForm if obj is None else WorkspaceUserChangeForm
+        form: Any = admin.ModelAdmin.get_form(self, request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not self._workspace():
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        if not change:
+            created = services.user_create(
+                email=data["email"],
+                role=data["role"],
+                password=data.get("initial_password") or None,
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                actor=request.user.get_username(),
+            )
+            obj.pk, obj.username = created.pk, created.username
+            return
+        if data["role"] != form.initial_role:
+            services.user_set_role(user=obj, role=data["role"], actor=request.user)
+        if "is_active" in form.changed_data and not data["is_active"]:
+            services.user_deactivate(user=obj, actor=request.user)
+        fields = ["first_name", "last_name"] + (["is_active"] if data["is_active"] else [])
+        obj.save(update_fields=fields)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if not self._workspace():
+            super().save_related(request, form, formsets, change)
+
+
+admin.site.unregister(User)
+admin.site.register(User, WorkspaceUserAdmin)

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.governance.fields import EncryptedTextField
-from apps.governance.roles import Role
+from apps.governance.roles import ROLE_CHOICES, Role
 
 
 class Capability(models.Model):
@@ -29,9 +29,7 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
-    role = models.CharField(
-        max_length=20, choices=[(r.value, r.group_name) for r in Role], default=Role.ANALYST
-    )
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default=Role.ANALYST)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

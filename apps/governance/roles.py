@@ -24,6 +24,10 @@ class Role(StrEnum):
         return {Role.ADMIN: "Admin", Role.ANALYST: "Analyst"}[self]
 
 
+# The one list of (value, label) pairs: model field, API serializers, admin forms, OpenAPI enum.
+ROLE_CHOICES = [(role.value, role.group_name) for role in Role]
+
+
 TENANT_PERMISSION_APPS = ("auth", "governance", "stores", "bidding", "billing", "recon", "authtoken", "admin")
 # Credentials: an Analyst may not even read them.
 ANALYST_HIDDEN_MODELS = {

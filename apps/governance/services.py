@@ -45,6 +45,33 @@ def user_role(user: Any) -> Role | None:
 
 
 # --- users --------------------------------------------------------------------------------------
+# Each change has a check that raises GovernanceError and writes nothing, so the admin's forms show
+# the same refusals as the API before anything is saved; the writing service runs the check again.
+def user_create_check(*, email: str, role: str, password: str | None = None) -> str:
+    """The normalised login (the e-mail, lower-case) of a user that may be created; else raises."""
+    require_tenant("creating a user")
+    _role(role)
+    email = email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = ["Enter a valid email address."]
+    user_model = get_user_model()
+    if not errors and user_model.objects.filter(username=email).exists():
+        raise GovernanceError(
+            ErrorCode.CONFLICT, "A user with this email exists.", details={"email": ["Taken."]}
+        )
+    if password:
+        try:
+            password_validation.validate_password(password, user=user_model(username=email, email=email))
+        except ValidationError as exc:
+            errors["password"] = list(exc.messages)
+    if errors:
+        raise GovernanceError(ErrorCode.VALIDATION, "The user has invalid fields.", details=errors)
+    return email
+
+
 @transaction.atomic
 def user_create(
     *,
@@ -57,53 +84,45 @@ def user_create(
 ) -> AbstractUser:
     """A user of this workspace with one role. Without a password the user cannot sign in until they
     set one through the password reset (an invitation)."""
-    require_tenant("creating a user")
-    role_ = _role(role)
-    email = email.strip().lower()
-    errors: dict[str, list[str]] = {}
-    try:
-        validate_email(email)
-    except ValidationError:
-        errors["email"] = ["Enter a valid email address."]
-    user_model = get_user_model()
-    if not errors and user_model.objects.filter(username=email).exists():
-        raise GovernanceError(
-            ErrorCode.CONFLICT, "A user with this email exists.", details={"email": ["Taken."]}
-        )
-    user = user_model(username=email, email=email, first_name=first_name, last_name=last_name, is_staff=True)
-    if password:
-        try:
-            password_validation.validate_password(password, user=user)
-        except ValidationError as exc:
-            errors["password"] = list(exc.messages)
-    if errors:
-        raise GovernanceError(ErrorCode.VALIDATION, "The user has invalid fields.", details=errors)
+    email = user_create_check(email=email, role=role, password=password)
+    user = get_user_model()(
+        username=email, email=email, first_name=first_name, last_name=last_name, is_staff=True
+    )
     if password:
         user.set_password(password)
     else:
         user.set_unusable_password()
     user.save()
-    user.groups.set([Group.objects.get(name=role_.group_name)])
+    user.groups.set([Group.objects.get(name=_role(role).group_name)])
     return user
 
 
-@transaction.atomic
-def user_set_role(*, user: Any, role: str, actor: Any) -> Any:
+def user_set_role_check(*, user: Any, role: str, actor: Any) -> Role:
     require_tenant("changing a role")
     role_ = _role(role)
     if getattr(actor, "pk", None) == user.pk and role_ is not Role.ADMIN:
         raise GovernanceError(ErrorCode.VALIDATION, "You cannot remove your own Admin role.")
     _ensure_an_admin_remains(excluding=user if role_ is not Role.ADMIN else None)
+    return role_
+
+
+@transaction.atomic
+def user_set_role(*, user: Any, role: str, actor: Any) -> Any:
+    role_ = user_set_role_check(user=user, role=role, actor=actor)
     user.groups.set([Group.objects.get(name=role_.group_name)])
     return user
 
 
-@transaction.atomic
-def user_deactivate(*, user: Any, actor: Any) -> Any:
+def user_deactivate_check(*, user: Any, actor: Any) -> None:
     require_tenant("deactivating a user")
     if getattr(actor, "pk", None) == user.pk:
         raise GovernanceError(ErrorCode.VALIDATION, "You cannot deactivate yourself.")
     _ensure_an_admin_remains(excluding=user)
+
+
+@transaction.atomic
+def user_deactivate(*, user: Any, actor: Any) -> Any:
+    user_deactivate_check(user=user, actor=actor)
     user.is_active = False
     user.save(update_fields=["is_active"])
     from rest_framework.authtoken.models import Token

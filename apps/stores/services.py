@@ -195,12 +195,10 @@ def _customers_lock_or_create(
     """The customers the orders name, created when new, locked, with their profile fields updated
     (for a customer named by several orders, the most recently placed order's values win)."""
     profiles: dict[str, CustomerInput] = {}
-    for o in sorted((o for o in orders if o.customer is not None), key=lambda o: o.placed_at):
-        assert o.customer is not None
-        earlier = profiles.get(o.customer.platform_id)
-        profiles[o.customer.platform_id] = (
-            o.customer if earlier is None else replace(earlier, **o.customer.provided())
-        )
+    named = sorted(((o.placed_at, o.customer) for o in orders if o.customer is not None), key=lambda p: p[0])
+    for _, given in named:
+        earlier = profiles.get(given.platform_id)
+        profiles[given.platform_id] = given if earlier is None else replace(earlier, **given.provided())
     if not profiles:
         return {}, 0
     locked = Customer.objects.select_for_update().filter(store=store).order_by("pk")

@@ -147,8 +147,8 @@ class NumpyHead:
             return t.detach().cpu().numpy().astype(np.float32)
 
         first, second = net.mlp[0], net.mlp[2]
-        assert isinstance(first, nn.Linear)
-        assert isinstance(second, nn.Linear)
+        if not isinstance(first, nn.Linear) or not isinstance(second, nn.Linear):
+            raise TypeError("LtvNet.mlp must be Linear, activation, Linear")
         self.w1, self.b1 = grab(first.weight).T.copy(), grab(first.bias)
         self.w2, self.b2 = grab(second.weight).T.copy(), grab(second.bias)
         self.w3, self.b3 = grab(net.head.weight).T.copy(), grab(net.head.bias)

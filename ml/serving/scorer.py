@@ -126,13 +126,18 @@ class Scorer:
             rfm, as_of, item.get("state", b""), horizon_days, self.weight, _channel(item)
         )
 
+    def _loaded(self) -> Any:
+        if self.result is None or self.head is None:
+            raise RuntimeError("no network loaded: this scorer serves the BG/NBD+GG baseline only")
+        return self.result
+
     def encode(self, seq: np.ndarray) -> np.ndarray:
-        assert self.result is not None
+        result = self._loaded()
         with torch.inference_mode():
-            return self.result.net.encode(torch.from_numpy(seq.astype(np.float32))).numpy()
+            return result.net.encode(torch.from_numpy(seq.astype(np.float32))).numpy()
 
     def _network(self, items: list[dict[str, Any]], static: np.ndarray) -> dict[str, np.ndarray]:
-        assert self.result is not None
+        self._loaded()
         states = np.zeros((len(items), self.state_dim), dtype=np.float32)
         need_seq = [i for i, it in enumerate(items) if "state" not in it]
         for i, it in enumerate(items):
@@ -151,5 +156,4 @@ class Scorer:
                     f"item needs a state of {self.state_dim} or a seq of {WEEKS}x{SEQ_FEATURES} floats"
                 ) from exc
             states[need_seq] = self.encode(seqs)
-        assert self.head is not None
-        return decode(self.head(states, static))
+        return decode(self.head(states, static))  # type: ignore[misc]  # _loaded() checked it

@@ -4,6 +4,7 @@ for the API fuzzing and browser suites. A gate's figures are printed at the end 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     out = ARTIFACTS / "gates" / "figures.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_figures, indent=2, sort_keys=True))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """A failing browser test leaves a screenshot and the page's HTML, and its report says where."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    page = getattr(item, "kiki_page", None)
+    if page is None or report.when != "call" or not report.failed:
+        return
+    target = ARTIFACTS / "browser" / re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        page.screenshot(path=str(target / "screenshot.png"), full_page=True)
+        (target / "page.html").write_text(page.content())
+        (target / "url.txt").write_text(page.url + "\n")
+        saved = f"screenshot.png, page.html and url.txt of the failing page: {target}"
+    except Exception as exc:  # noqa: BLE001 - the page may already be gone; say so instead
+        saved = f"could not save the page ({exc}); directory: {target}"
+    report.sections.append(("browser artifacts", saved))

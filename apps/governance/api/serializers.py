@@ -6,10 +6,10 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.governance.models import ApiKey, ReportRun
-from apps.governance.roles import Role
+from apps.governance.roles import ROLE_CHOICES
 from apps.governance.services import user_role
 
-ROLE_CHOICES = [r.value for r in Role]
+PRINCIPAL_KINDS = [("user", "A person (token or session)"), ("api_key", "An API key")]
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -102,7 +102,7 @@ class WorkspaceUpdateSerializer(serializers.Serializer):
 
 class MeSerializer(serializers.Serializer):
     principal = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["user", "api_key"])
+    kind = serializers.ChoiceField(choices=PRINCIPAL_KINDS)
     role = serializers.CharField(allow_null=True)
     workspace = WorkspaceSerializer()
     permissions = serializers.ListField(child=serializers.CharField())
