@@ -22,9 +22,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m kiki_project.supervisor
 
-## make test: the whole suite (uses DATABASE_URL/REDIS_URL when set, else embedded servers)
+## make test: the whole suite (uses DATABASE_URL/REDIS_URL when set, else embedded servers), in
+## TEST_WORKERS xdist processes (each with its own test database and Redis databases; files stay whole)
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,8 +9,11 @@ each with an Admin and an Analyst. Ordinary tests run inside a transaction that 
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,25 @@ import redis
 from kiki_project.devstack import with_db_index
 
 PASSWORD = "Correct-Horse-42-battery"
+TEST_ARTIFACTS = Path(__file__).resolve().parent / ".kiki" / "test-artifacts"
+GATE_FIGURES = TEST_ARTIFACTS / "gates" / "figures"
+
+
+def pytest_sessionstart(session: Any) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
+        for old in GATE_FIGURES.glob("*.json"):
+            old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The quality gates' figures (tests/gates), whichever process ran them."""
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
+    figures = sorted(json.loads(p.read_text()) for p in GATE_FIGURES.glob("*.json"))
+    if figures:
+        terminalreporter.section("quality gates")
+        for name, value in figures:
+            terminalreporter.write_line(f"{name}: {value}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +67,7 @@ def redis_url() -> str:
     """A Redis logical database reserved for the test session (emptied before each test that asks)."""
     from django.conf import settings
 
-    return with_db_index(settings.REDIS_URL, 15)
+    return with_db_index(settings.REDIS_URL, int(os.environ.get("KIKI_TEST_REDIS_DB", "15")))
 
 
 @pytest.fixture

@@ -24,6 +24,16 @@ def worker_database_url() -> str:
     return f"postgres://{s['USER'] or 'postgres'}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def empty_broker() -> None:
+    """A test worker starts on an empty broker: no task that an earlier test enqueued (for a tenant
+    since dropped, on any queue, reserved by a worker since stopped) reaches it. ``control.purge()``
+    empties only the default queue; the broker's Redis database belongs to the test session."""
+    from kiki_project.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.client.flushdb()  # kombu's Redis client, on the broker's database
+
+
 @contextmanager
 def celery_worker(
     queues: str, *, database_url: str, env: dict[str, str] | None = None
@@ -33,7 +43,7 @@ def celery_worker(
 
     worker_env = dict(os.environ, DATABASE_URL=database_url, KIKI_ENV="test", PYTHONUNBUFFERED="1")
     worker_env.update(env or {})
-    app.control.purge()
+    empty_broker()
     proc = subprocess.Popen(
         [
             sys.executable,

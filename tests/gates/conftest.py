@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import GATE_FIGURES
+from conftest import TEST_ARTIFACTS as ARTIFACTS
 from tests.celery_worker import worker_database_url
 from tests.live_server import LiveServer, web_server
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-ARTIFACTS = ROOT / ".kiki" / "test-artifacts"
 # Test-sized limits: the fuzzer sends thousands of requests a minute from one principal. The
 # throttle itself stays on (its own tests hit it); only the documented rate setting is raised.
 GATE_SERVER_ENV = {
@@ -24,12 +23,13 @@ GATE_SERVER_ENV = {
     "KIKI_LTV_SCORE_TIMEOUT_MS": "20",
     "DB_CONN_MAX_AGE": "60",
 }
-_figures: dict[str, Any] = {}
 
 
 def record_figure(name: str, value: Any) -> None:
-    """A figure for the end-of-run summary (operations fuzzed, examples run, seconds per gate)."""
-    _figures[name] = value
+    """A figure for the end-of-run summary (operations fuzzed, examples run, seconds per gate). Kept
+    as a file, so that the controller prints it (``conftest.py``) when xdist workers ran the gates."""
+    GATE_FIGURES.mkdir(parents=True, exist_ok=True)
+    (GATE_FIGURES / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json").write_text(json.dumps([name, value]))
 
 
 @pytest.fixture(scope="session")
@@ -40,17 +40,6 @@ def gate_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveSe
         database_url=database_url, log_path=ARTIFACTS / "gates" / "gunicorn.log", env=GATE_SERVER_ENV
     ) as server:
         yield server
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _figures:
-        return
-    terminalreporter.section("quality gates")
-    for name, value in sorted(_figures.items()):
-        terminalreporter.write_line(f"{name}: {value}")
-    out = ARTIFACTS / "gates" / "figures.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_figures, indent=2, sort_keys=True))
 
 
 @pytest.hookimpl(hookwrapper=True)
