@@ -140,3 +140,29 @@ def test_metrics_endpoint_exports_prometheus_text(tenants):
     text = response.content.decode()
     assert "django_http_requests_total_by_method_total" in text
     assert "kiki_core_task_duration_seconds" in text
+
+
+def test_oversized_and_non_json_bodies_are_refused_with_the_error_shape(tenants, login_token, settings):
+    a = tenants.a
+    client = api_client_for(a.host, token=login_token(a, a.admin_email))
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    big = json.dumps({"name": "x" * (limit + 1), "currency": "USD"})
+    too_big = client.post("/api/v1/stores", data=big, content_type="application/json")
+    assert too_big.status_code == 413
+    assert too_big.json()["error"] == {
+        "code": "request_too_large",
+        "message": f"The request body is larger than {limit} bytes; send fewer items per request.",
+        "details": {"max_bytes": limit},
+    }
+    form = client.post(
+        "/api/v1/stores", data="name=x&currency=USD", content_type="application/x-www-form-urlencoded"
+    )
+    assert form.status_code == 415
+    assert form.json()["error"]["code"] == "unsupported_media_type"
+    typed = client.post("/api/v1/stores", {"name": 7, "currency": "USD"}, format="json")
+    assert typed.status_code == 400
+    assert typed.json()["error"]["details"] == {"name": ["Send a string."]}
+    with schema_context(a.schema):
+        from apps.stores.models import StoreConnection
+
+        assert not StoreConnection.objects.exists()  # nothing was stored
