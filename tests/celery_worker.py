@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connection
+
+from tests.live_server import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,9 +81,4 @@ def celery_worker(
             raise RuntimeError("celery worker did not answer a ping within 60 s")
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)

@@ -235,6 +235,44 @@ def _assert_clean(run: FuzzRun, label: str, server: LiveServer) -> None:
     assert run.returncode == 0, report
 
 
+def _fuzz(
+    server: LiveServer,
+    workspaces: dict[str, Workspace],
+    schema: Path,
+    blocker: Any,
+    *,
+    workspace: str,
+    principal: str,
+    phases: str,
+    examples: int,
+    label: str,
+    **paths: str,
+) -> None:
+    """One run as a new ``principal`` of ``workspace``, observed from the other workspace."""
+    this = workspaces[workspace]
+    other = next(w for slug, w in workspaces.items() if slug != workspace)
+    with blocker.unblock():
+        credential = fresh_principal(server, this, principal)
+        observer = fresh_principal(server, other, "admin_token")
+    run = run_schemathesis(
+        server=server,
+        schema=schema,
+        principal=credential,
+        host=this.host,
+        other=other,
+        observer=observer,
+        phases=phases,
+        examples=examples,
+        report_dir=ARTIFACTS / "gates" / "fuzz" / label,
+        **paths,
+    )
+    record_figure(
+        f"fuzz {label}",
+        f"{run.operations} operations, {run.generated} examples, {run.seconds:.1f} s ({phases})",
+    )
+    _assert_clean(run, f"{principal} in {workspace}", server)
+
+
 @pytest.mark.parametrize(
     ("workspace", "principal", "phases", "examples"), PLAN, ids=[f"{w}-{p}" for w, p, _, _ in PLAN]
 )
@@ -248,28 +286,18 @@ def test_fuzz_every_operation(
     phases: str,
     examples: int,
 ) -> None:
-    this = fuzz_workspaces[workspace]
-    other = next(w for slug, w in fuzz_workspaces.items() if slug != workspace)
-    with django_db_blocker.unblock():
-        credential = fresh_principal(gate_server, this, principal)
-        observer = fresh_principal(gate_server, other, "admin_token")
-    run = run_schemathesis(
-        server=gate_server,
-        schema=schema_file,
-        principal=credential,
-        host=this.host,
-        other=other,
-        observer=observer,
+    _fuzz(
+        gate_server,
+        fuzz_workspaces,
+        schema_file,
+        django_db_blocker,
+        workspace=workspace,
+        principal=principal,
         phases=phases,
         examples=examples,
-        report_dir=ARTIFACTS / "gates" / "fuzz" / f"{workspace}-{principal}",
+        label=f"{workspace}-{principal}",
         exclude_path_regex=CREDENTIAL_ENDING,
     )
-    record_figure(
-        f"fuzz {workspace} {principal}",
-        f"{run.operations} operations, {run.generated} examples, {run.seconds:.1f} s ({phases})",
-    )
-    _assert_clean(run, f"{principal} in {workspace}", gate_server)
 
 
 @pytest.mark.parametrize("principal", ["analyst_token", "analyst_api_key"])
@@ -281,24 +309,15 @@ def test_fuzz_routes_that_end_a_credential(
     principal: str,
 ) -> None:
     """Logout and password change, each run with a principal of its own that nothing else uses."""
-    this, other = (fuzz_workspaces[slug] for slug in WORKSPACES)
-    with django_db_blocker.unblock():
-        credential = fresh_principal(gate_server, this, principal)
-        observer = fresh_principal(gate_server, other, "admin_token")
-    run = run_schemathesis(
-        server=gate_server,
-        schema=schema_file,
-        principal=credential,
-        host=this.host,
-        other=other,
-        observer=observer,
+    _fuzz(
+        gate_server,
+        fuzz_workspaces,
+        schema_file,
+        django_db_blocker,
+        workspace=WORKSPACES[0],
+        principal=principal,
         phases="fuzzing",
         examples=6,
-        report_dir=ARTIFACTS / "gates" / "fuzz" / f"credential-{principal}",
+        label=f"credential-{principal}",
         include_path_regex=CREDENTIAL_ENDING,
     )
-    record_figure(
-        f"fuzz credential routes {principal}",
-        f"{run.operations} operations, {run.generated} examples, {run.seconds:.1f} s",
-    )
-    _assert_clean(run, f"{principal} on the credential routes", gate_server)
