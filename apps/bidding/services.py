@@ -483,7 +483,7 @@ def ltv_score_stored_customers(
         if r.first_order_at is None or r.last_order_at is None:  # ``unusable`` above refused these
             raise RuntimeError(f"customer {pk} has orders but no first or last order time")
         first, last = r.first_order_at.astimezone(UTC).date(), r.last_order_at.astimezone(UTC).date()
-        repeats = r.orders_count - 1
+        repeats = r.purchase_days - 1  # repeat purchase DAYS: training merges same-day orders alike
         monetary = max((r.total_spent - r.first_order_value) / repeats, Decimal(0)) if repeats else Decimal(0)
         use_state = r.ltv_state is not None and not r.ltv_fallback
         items.append(

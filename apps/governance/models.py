@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.governance.fields import EncryptedTextField
+from apps.core.fields import EncryptedTextField
 from apps.governance.roles import ROLE_CHOICES, Role
 
 

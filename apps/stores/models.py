@@ -1,7 +1,7 @@
-"""Models of the stores app (tenant schema): the minimal core of stores, customers and orders.
+"""Models of the stores app (tenant schema): connected stores, their catalog, customers, orders, the
+webhook deliveries and sync runs that fill them, and each store's 12-month baseline.
 
-The connectors issue extends these (credentials, sync cursors, webhooks, products, order items); the
-LTV side only needs what is here. Every row is written by ``apps.stores.services``.
+Every row is written by ``apps.stores.services``.
 
 Net order value (what LTV learns from and what ``Customer.total_spent`` sums):
 ``Order.total − Order.total_refunded``, in the store's currency, over orders that are not cancelled
@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+
+from apps.core.fields import EncryptedTextField
 
 ZERO = Decimal("0.00")
 
@@ -33,15 +35,37 @@ class StoreConnection(models.Model):
         MANUAL = "manual", "Manual (API / admin)"
 
     class Status(models.TextChoices):
+        CONNECTING = "connecting", "Connecting"
         ACTIVE = "active", "Active"
-        DISCONNECTED = "disconnected", "Disconnected"
+        PAUSED = "paused", "Paused"
+        UNINSTALLED = "uninstalled", "Uninstalled"
+        ERROR = "error", "Error"
 
     platform = models.CharField(max_length=20, choices=Platform.choices)
     name = models.CharField(max_length=200)
-    shop_domain = models.CharField(max_length=255, blank=True, help_text="e.g. acme.myshopify.com")
+    shop_domain = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Shopify: acme.myshopify.com; WooCommerce: the store's URL; BigCommerce: the store hash.",
+    )
     currency = models.CharField(max_length=3, help_text="ISO 4217; every amount of this store is in it.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    connected_at = models.DateTimeField(
+        null=True, blank=True, help_text="When KIKI was connected: the baseline is the 12 months before."
+    )
+    # Credentials: a JSON object (access/refresh token, consumer key/secret…), encrypted at rest, never
+    # shown in the admin or the API and never logged. The webhook secret is the one we verify with.
+    credentials = EncryptedTextField(blank=True, default="", editable=False)
+    webhook_secret = EncryptedTextField(blank=True, default="", editable=False)
+    token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    granted_scopes = models.CharField(max_length=1000, blank=True, editable=False)
+    api_version = models.CharField(max_length=20, blank=True, editable=False)
+    sync_cursors = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="Per resource: the updated-at cursor of the poll."
+    )
+    last_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "pk"]
@@ -52,7 +76,8 @@ class StoreConnection(models.Model):
                 name="store_platform_valid",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["active", "disconnected"]), name="store_status_valid"
+                condition=Q(status__in=["connecting", "active", "paused", "uninstalled", "error"]),
+                name="store_status_valid",
             ),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="store_currency_iso"),
             # The same shop connected twice would count every order twice.
@@ -63,6 +88,16 @@ class StoreConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_platform_display()})"
+
+    @property
+    def is_connected(self) -> bool:
+        """A platform store (not manual) that we sync from."""
+        return self.platform != self.Platform.MANUAL
+
+    @property
+    def accepts_orders(self) -> bool:
+        """Orders are written while connecting (the initial sync) and while active."""
+        return self.status in (self.Status.CONNECTING, self.Status.ACTIVE)
 
 
 class Customer(models.Model):
@@ -87,6 +122,11 @@ class Customer(models.Model):
     first_order_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_order_at = models.DateTimeField(null=True, blank=True, editable=False)
     orders_count = models.PositiveIntegerField(default=0, editable=False)
+    purchase_days = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Distinct UTC days with a purchase: several orders on one day are one purchase (LTV).",
+    )
     total_spent = _money(default=ZERO, editable=False)
     first_order_value = _money(
         default=ZERO,
@@ -134,6 +174,7 @@ class Customer(models.Model):
         "first_order_at",
         "last_order_at",
         "orders_count",
+        "purchase_days",
         "total_spent",
         "first_order_value",
     )
@@ -215,9 +256,37 @@ class Order(models.Model):
     fulfillment_status = models.CharField(
         max_length=20, choices=FulfillmentStatus.choices, default=FulfillmentStatus.UNFULFILLED
     )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    platform_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="The platform's last change: the incremental sync's cursor."
+    )
+    # Where the shopper came from (attribution): the landing page and referrer as the platform saw
+    # them, the UTM parameters and the ad platforms' click ids found on them.
+    landing_site = models.CharField(max_length=2000, blank=True)
+    referrer = models.CharField(max_length=2000, blank=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+    gclid = models.CharField(max_length=300, blank=True)
+    fbclid = models.CharField(max_length=300, blank=True)
+    ttclid = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    ATTRIBUTION_FIELDS = (
+        "landing_site",
+        "referrer",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "gclid",
+        "fbclid",
+        "ttclid",
+    )
     # The fields an upsert compares and writes (everything the platform tells us).
     UPSERT_FIELDS = (
         "number",
@@ -233,6 +302,9 @@ class Order(models.Model):
         "total_refunded",
         "financial_status",
         "fulfillment_status",
+        "processed_at",
+        "platform_updated_at",
+        *ATTRIBUTION_FIELDS,
     )
 
     class Meta:
@@ -265,3 +337,268 @@ class Order(models.Model):
     def net_value(self) -> Decimal:
         """What the order is worth for LTV: 0 when cancelled, else total − total_refunded."""
         return ZERO if self.cancelled_at is not None else self.total - self.total_refunded
+
+
+# --- catalog -----------------------------------------------------------------------------------------
+class Product(models.Model):
+    store = models.ForeignKey(StoreConnection, on_delete=models.PROTECT, related_name="products")
+    platform_id = models.CharField(max_length=100)
+    title = models.CharField(max_length=500)
+    url = models.CharField(max_length=2000, blank=True)
+    deleted = models.BooleanField(default=False, help_text="Deleted on the platform; kept for history.")
+    platform_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "platform_id"], name="product_unique_per_store"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Variant(models.Model):
+    """A sellable variant. ``in_stock`` follows its inventory: every change of it is an
+    ``InventoryEvent`` and a call of the stores' inventory hook (campaigns pause and resume)."""
+
+    store = models.ForeignKey(StoreConnection, on_delete=models.PROTECT, related_name="variants")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="variants")
+    platform_id = models.CharField(max_length=100)
+    inventory_item_id = models.CharField(
+        max_length=100, blank=True, help_text="Shopify's inventory item (inventory webhooks name it)."
+    )
+    sku = models.CharField(max_length=255, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    price = _money(default=ZERO)
+    inventory_quantity = models.IntegerField(null=True, blank=True, help_text="Null: not tracked.")
+    in_stock = models.BooleanField(default=True)
+    deleted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "platform_id"], name="variant_unique_per_store"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="variant_price_gte_0"),
+        ]
+        indexes = [
+            models.Index(fields=["store", "sku"], name="variant_store_sku"),
+            models.Index(fields=["store", "inventory_item_id"], name="variant_store_inventory_item"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sku or self.title or self.platform_id
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    platform_id = models.CharField(max_length=100)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sku = models.CharField(max_length=255, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    quantity = models.PositiveIntegerField(default=1)
+    price = _money(default=ZERO, help_text="Unit price.")
+    discount = _money(default=ZERO, help_text="Discount on the whole line.")
+
+    class Meta:
+        ordering = ["order_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "platform_id"], name="orderitem_unique_per_order"),
+            models.CheckConstraint(
+                condition=Q(price__gte=0) & Q(discount__gte=0), name="orderitem_money_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku or self.title}"
+
+
+class Refund(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
+    platform_id = models.CharField(max_length=100)
+    amount = _money()
+    refunded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["refunded_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "platform_id"], name="refund_unique_per_order"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_amount_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount} of order {self.order_id}"
+
+
+class InventoryEvent(models.Model):
+    """A variant went out of stock or came back (only transitions are recorded)."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        SYNC = "sync", "Sync"
+        ADMIN = "admin", "Admin"
+
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="inventory_events")
+    previous_quantity = models.IntegerField(null=True, blank=True)
+    new_quantity = models.IntegerField(null=True, blank=True)
+    in_stock = models.BooleanField(help_text="The state after the transition.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"variant {self.variant_id} {'in stock' if self.in_stock else 'out of stock'}"
+
+
+# --- how data arrives --------------------------------------------------------------------------------
+class WebhookDelivery(models.Model):
+    """A verified delivery, stored before it is processed (deduplicated on the platform's id)."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (topic not used)"
+        FAILED = "failed", "Failed"
+
+    store = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    platform = models.CharField(max_length=20, choices=StoreConnection.Platform.choices)
+    topic = models.CharField(max_length=100)
+    delivery_id = models.CharField(max_length=200)
+    raw_body = models.BinaryField()
+    headers = models.JSONField(default=dict, help_text="The platform's headers (no credentials).")
+    signature_valid = models.BooleanField(default=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "topic", "delivery_id"], name="webhookdelivery_unique_per_store_topic"
+            ),
+        ]
+        indexes = [models.Index(fields=["received_at"], name="webhookdelivery_received")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.topic} {self.delivery_id}"
+
+
+class SyncRun(models.Model):
+    class Resource(models.TextChoices):
+        PRODUCTS = "products", "Products and variants"
+        CUSTOMERS = "customers", "Customers"
+        ORDERS = "orders", "Orders (with refunds)"
+        INVENTORY = "inventory", "Inventory"
+
+    class Mode(models.TextChoices):
+        FULL = "full", "Full"
+        INCREMENTAL = "incremental", "Incremental"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    store = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="sync_runs")
+    resource = models.CharField(max_length=20, choices=Resource.choices)
+    mode = models.CharField(max_length=20, choices=Mode.choices)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    cursor = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where the run stands: saved after every page, so a restart resumes.",
+    )
+    since = models.DateTimeField(null=True, blank=True, help_text="Incremental: changes from here on.")
+    pages = models.PositiveIntegerField(default=0)
+    items = models.PositiveIntegerField(default=0)
+    total_items = models.PositiveIntegerField(null=True, blank=True, help_text="When the platform says.")
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    SHOWN_FIELDS = (
+        "store",
+        "resource",
+        "mode",
+        "state",
+        "pages",
+        "items",
+        "total_items",
+        "since",
+        "requested_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One run in flight per store and resource: a second request joins it.
+            models.UniqueConstraint(
+                fields=["store", "resource"],
+                condition=Q(state__in=["queued", "running"]),
+                name="syncrun_one_in_flight",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mode} sync of {self.resource} (store {self.store_id})"
+
+    @property
+    def progress(self) -> float | None:
+        if self.state == self.State.DONE:
+            return 1.0
+        if not self.total_items:
+            return None
+        return min(1.0, self.items / self.total_items)
+
+
+class Baseline(models.Model):
+    """A store's 12 months before KIKI (``period_start`` ≤ placed_at < ``period_end``), the reference
+    that incremental revenue is measured against. See ``services.baseline`` for the rule."""
+
+    store = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="baselines")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    revenue = _money(help_text="Net revenue: totals of non-cancelled orders minus their refunds.")
+    gross_revenue = _money(help_text="Totals of non-cancelled orders, before refunds.")
+    refunds = _money(help_text="Refunded on those orders.")
+    orders = models.PositiveIntegerField(help_text="Non-cancelled orders.")
+    cancelled_orders = models.PositiveIntegerField()
+    average_order_value = _money()
+    unique_customers = models.PositiveIntegerField()
+    repeat_customers = models.PositiveIntegerField(help_text="Customers with 2 or more orders.")
+    repeat_customer_rate = models.DecimalField(max_digits=7, decimal_places=4)
+    monthly = models.JSONField(help_text='[{"month": "2025-01", "revenue": "…", "orders": n, …}]')
+    computed_at = models.DateTimeField()
+    is_current = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-computed_at", "-pk"]
+        get_latest_by = "computed_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store"], condition=Q(is_current=True), name="baseline_one_current"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"baseline of store {self.store_id} ({self.period_start:%Y-%m} – {self.period_end:%Y-%m})"

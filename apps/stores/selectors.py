@@ -61,6 +61,7 @@ class CustomerForScoring:
     first_order_at: datetime | None
     last_order_at: datetime | None
     orders_count: int
+    purchase_days: int  # several orders on one UTC day are one purchase (the LTV model's rule)
     total_spent: Decimal
     first_order_value: Decimal
     ltv_state: bytes | None
@@ -81,6 +82,7 @@ def customers_for_scoring(*, customer_ids: Collection[int]) -> list[CustomerForS
             "first_order_at",
             "last_order_at",
             "orders_count",
+            "purchase_days",
             "total_spent",
             "first_order_value",
             "ltv_state",
@@ -96,6 +98,7 @@ def customers_for_scoring(*, customer_ids: Collection[int]) -> list[CustomerForS
             first,
             last,
             count,
+            days,
             spent,
             first_value,
             bytes(state) if state is not None else None,
@@ -104,7 +107,7 @@ def customers_for_scoring(*, customer_ids: Collection[int]) -> list[CustomerForS
             fallback,
             source,
         )  # fmt: skip
-        for pk, first, last, count, spent, first_value, state, as_of, version, fallback, source in rows
+        for pk, first, last, count, days, spent, first_value, state, as_of, version, fallback, source in rows
     ]
 
 

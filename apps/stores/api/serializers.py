@@ -71,6 +71,21 @@ class CustomerInputSerializer(serializers.Serializer):
     acquisition_source = serializers.CharField(required=False, allow_blank=True, max_length=100)
 
 
+class OrderItemInputSerializer(serializers.Serializer):
+    platform_id = serializers.CharField(max_length=100)
+    quantity = serializers.IntegerField(min_value=0, max_value=1_000_000, default=1)
+    price = _money(help_text="Unit price.")
+    discount = _money(required=False, default=ZERO, help_text="On the whole line.")
+    sku = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class RefundInputSerializer(serializers.Serializer):
+    platform_id = serializers.CharField(max_length=100)
+    amount = _money()
+    refunded_at = serializers.DateTimeField()
+
+
 class OrderInputSerializer(serializers.Serializer):
     platform_id = serializers.CharField(max_length=100)
     number = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
@@ -84,7 +99,9 @@ class OrderInputSerializer(serializers.Serializer):
     shipping = _money(required=False, default=ZERO)
     discount = _money(required=False, default=ZERO)
     total = _money()
-    total_refunded = _money(required=False, default=ZERO)
+    total_refunded = _money(
+        required=False, help_text="Defaults to the sum of `refunds` when they are sent, else 0."
+    )
     financial_status = serializers.ChoiceField(
         choices=Order.FinancialStatus.choices, required=False, default=Order.FinancialStatus.PAID
     )
@@ -92,9 +109,26 @@ class OrderInputSerializer(serializers.Serializer):
         choices=Order.FulfillmentStatus.choices, required=False, default=Order.FulfillmentStatus.UNFULFILLED
     )
     customer = CustomerInputSerializer(required=False, allow_null=True, default=None)
+    processed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    landing_site = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="",
+        help_text="The first page the shopper saw; UTM parameters and click ids are read from it.",
+    )  # fmt: skip
+    referrer = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    items = serializers.ListField(
+        child=OrderItemInputSerializer(), required=False, max_length=500,
+        help_text="The complete list of line items (left out: the stored ones are kept).",
+    )  # fmt: skip
+    refunds = serializers.ListField(
+        child=RefundInputSerializer(), required=False, max_length=100,
+        help_text="The complete list of refunds (left out: the stored ones are kept).",
+    )  # fmt: skip
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        if data["total_refunded"] > data["total"]:
+        refunded = data.get("total_refunded")
+        if refunded is None:
+            refunded = sum((r["amount"] for r in data.get("refunds", [])), ZERO)
+        if refunded > data["total"]:
             raise serializers.ValidationError({"total_refunded": ["Cannot exceed total."]})
         cancelled = data.get("cancelled_at")
         if cancelled is not None and cancelled < data["placed_at"]:

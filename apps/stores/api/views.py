@@ -74,6 +74,18 @@ class NullsLastOrdering(BaseFilterBackend):
         ]
 
 
+def _order_input(item: dict[str, Any]) -> services.OrderInput:
+    customer = item.pop("customer", None)
+    items = item.pop("items", None)
+    refunds = item.pop("refunds", None)
+    return services.OrderInput(
+        **item,
+        customer=services.CustomerInput(**customer) if customer else None,
+        items=tuple(services.OrderItemInput(**i) for i in items) if items is not None else None,
+        refunds=tuple(services.RefundInput(**r) for r in refunds) if refunds is not None else None,
+    )
+
+
 class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     queryset = StoreConnection.objects.order_by("name", "pk")
     serializer_class = s.StoreSerializer
@@ -119,12 +131,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         data = s.OrdersUpsertSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         store = data.validated_data["store"]
-        orders = []
-        for item in data.validated_data["orders"]:
-            customer = item.pop("customer", None)
-            orders.append(
-                services.OrderInput(**item, customer=services.CustomerInput(**customer) if customer else None)
+        if store.is_connected:
+            raise ValidationError(
+                {"store": [f"Orders of {store.get_platform_display()} stores come from the platform's sync."]}
             )
+        orders = [_order_input(item) for item in data.validated_data["orders"]]
         result = services.orders_upsert(store=store, orders=orders, actor=actor_name(request))
         body = {
             "store": store.pk,

@@ -235,7 +235,7 @@ def test_another_tenants_store_is_not_found(tenants, api, stores):
 
 def test_disconnected_store_refuses_orders(tenants, api):
     with schema_context(tenants.a.schema):
-        store = StoreFactory(status=StoreConnection.Status.DISCONNECTED)
+        store = StoreFactory(status=StoreConnection.Status.PAUSED)
     response = api(tenants.a).post("/api/v1/orders", {"store": store.pk, "orders": BATCH}, format="json")
     assert response.status_code == 400
     assert "store" in response.json()["error"]["details"]

@@ -15,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django_tenants.utils import get_tenant_model, schema_context, schema_exists
 
-from apps.governance.crypto import CryptoError, key_id_of, keyring
-from apps.governance.fields import EncryptedTextField
+from apps.core.crypto import CryptoError, key_id_of, keyring
+from apps.core.fields import EncryptedTextField
 
 
 def encrypted_fields() -> list[tuple[Any, EncryptedTextField]]:

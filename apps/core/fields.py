@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import models
 
-from apps.governance.crypto import keyring
+from apps.core.crypto import keyring
 
 
 class EncryptedTextField(models.TextField):

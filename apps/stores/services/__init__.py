@@ -1,0 +1,46 @@
+"""The only code that writes stores rows, by purpose: ``orders`` (stores, the bulk order upsert with
+customers, items, refunds and aggregates; stored LTV), ``catalog`` (products, variants, inventory and
+its transitions), ``connections`` (connecting stores, credentials), ``webhooks`` (verified deliveries
+and their processing), ``sync`` (resumable full and incremental syncs), ``baseline`` (the 12 months
+before KIKI) and ``privacy`` (GDPR requests, retention).
+
+Other apps import this package only; its names are re-exported here.
+Other apps learn about changed purchase histories from ``customers_orders_changed`` (sent after the
+upsert's transaction commits) and about stock transitions from ``on_inventory_transition``.
+"""
+
+from apps.stores.services.orders import (
+    CENT,
+    FUTURE_SKEW,
+    MAX_ORDERS_PER_CALL,
+    CustomerInput,
+    LtvValues,
+    OrderInput,
+    OrderItemInput,
+    RefundInput,
+    UpsertResult,
+    attribution_from_url,
+    customer_set_ltv,
+    customers_orders_changed,
+    orders_upsert,
+    orders_validate,
+    store_create,
+)
+
+__all__ = [
+    "CENT",
+    "FUTURE_SKEW",
+    "MAX_ORDERS_PER_CALL",
+    "CustomerInput",
+    "LtvValues",
+    "OrderInput",
+    "OrderItemInput",
+    "RefundInput",
+    "UpsertResult",
+    "attribution_from_url",
+    "customer_set_ltv",
+    "customers_orders_changed",
+    "orders_upsert",
+    "orders_validate",
+    "store_create",
+]
