@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.health import health
 from apps.governance.tenancy.views import handoff
+from apps.stores.views import shopify_callback, shopify_install, webhook
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("apps.governance.api.auth_urls")),
@@ -38,6 +39,11 @@ urlpatterns = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # Store platforms call these: webhooks (signed), and Shopify's install flow.
+    path("webhooks/<str:platform>", webhook, name="webhook"),
+    path("webhooks/<str:platform>/<int:store_id>", webhook, name="webhook-store"),
+    path("stores/connect/shopify", shopify_install, name="shopify-install"),
+    path("stores/oauth/shopify/callback", shopify_callback, name="shopify-callback"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -527,6 +527,7 @@ class SyncRun(models.Model):
     total_items = models.PositiveIntegerField(null=True, blank=True, help_text="When the platform says.")
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last page written: a stalled run shows here.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -602,3 +603,20 @@ class Baseline(models.Model):
 
     def __str__(self) -> str:
         return f"baseline of store {self.store_id} ({self.period_start:%Y-%m} – {self.period_end:%Y-%m})"
+
+
+class DataExport(models.Model):
+    """A customer's data as we hold it, produced for a GDPR data request (``customers/data_request``)
+    for an Admin to download and send on. It is PII: Admins only, and kept 90 days like deliveries."""
+
+    store = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="data_exports")
+    customer_platform_id = models.CharField(max_length=100)
+    request_reference = models.CharField(max_length=100, blank=True, help_text="The platform's request id.")
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"data export for customer {self.customer_platform_id} @ store {self.store_id}"

@@ -26,3 +26,10 @@ def tenant_base_url(tenant: Tenant) -> str:
 
 def get_tenant_by_slug(slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
+
+
+def current_tenant_base_url() -> str:
+    """The base URL of the workspace whose schema is active (for links a platform calls back)."""
+    from django.db import connection
+
+    return tenant_base_url(Tenant.objects.get(schema_name=connection.schema_name))

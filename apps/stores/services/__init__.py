@@ -9,6 +9,23 @@ Other apps learn about changed purchase histories from ``customers_orders_change
 upsert's transaction commits) and about stock transitions from ``on_inventory_transition``.
 """
 
+from apps.stores.services.catalog import (
+    InventoryInput,
+    InventoryTransition,
+    ProductInput,
+    VariantInput,
+    in_stock,
+    inventory_set,
+    on_inventory_transition,
+    products_upsert,
+)
+from apps.stores.services.connections import (  # noqa: E402 - after the records it uses
+    adapter_for,
+    credentials_of,
+    shopify_connect,
+    shopify_install_url,
+    store_finish_connect,
+)
 from apps.stores.services.orders import (
     CENT,
     FUTURE_SKEW,
@@ -22,12 +39,27 @@ from apps.stores.services.orders import (
     attribution_from_url,
     customer_set_ltv,
     customers_orders_changed,
+    customers_upsert,
     orders_upsert,
     orders_validate,
     store_create,
 )
 
 __all__ = [
+    "InventoryInput",
+    "InventoryTransition",
+    "ProductInput",
+    "VariantInput",
+    "adapter_for",
+    "credentials_of",
+    "customers_upsert",
+    "in_stock",
+    "inventory_set",
+    "on_inventory_transition",
+    "products_upsert",
+    "shopify_connect",
+    "shopify_install_url",
+    "store_finish_connect",
     "CENT",
     "FUTURE_SKEW",
     "MAX_ORDERS_PER_CALL",

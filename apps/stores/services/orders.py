@@ -287,13 +287,20 @@ def orders_validate(*, store: StoreConnection, orders: Sequence[OrderInput]) -> 
 def _customers_lock_or_create(
     store: StoreConnection, orders: Sequence[OrderInput], now: datetime
 ) -> tuple[dict[str, Customer], int]:
-    """The customers the orders name, created when new, locked, with their profile fields updated
-    (for a customer named by several orders, the most recently placed order's values win)."""
-    profiles: dict[str, CustomerInput] = {}
+    """The customers the orders name (for a customer named by several orders, the most recently
+    placed order's values win)."""
     named = sorted(((o.placed_at, o.customer) for o in orders if o.customer is not None), key=lambda p: p[0])
-    for _, given in named:
-        earlier = profiles.get(given.platform_id)
-        profiles[given.platform_id] = given if earlier is None else replace(earlier, **given.provided())
+    return _customers_write(store, [given for _, given in named], now)
+
+
+def _customers_write(
+    store: StoreConnection, given: Sequence[CustomerInput], now: datetime
+) -> tuple[dict[str, Customer], int]:
+    """Customers created when new, locked, with their profile fields updated (later values win)."""
+    profiles: dict[str, CustomerInput] = {}
+    for one in given:
+        earlier = profiles.get(one.platform_id)
+        profiles[one.platform_id] = one if earlier is None else replace(earlier, **one.provided())
     if not profiles:
         return {}, 0
     locked = Customer.objects.select_for_update().filter(store=store).order_by("pk")
@@ -317,6 +324,16 @@ def _customers_lock_or_create(
     if changed:
         Customer.objects.bulk_update(changed, [*CustomerInput.PROFILE_FIELDS, "updated_at"], batch_size=500)
     return found, len(missing)
+
+
+@transaction.atomic
+def customers_upsert(*, store: StoreConnection, customers: Sequence[CustomerInput], actor: str) -> int:
+    """Customers as the platform lists them (profiles only; their orders bring the aggregates).
+    Returns how many were created."""
+    require_tenant("upserting customers")
+    if any(not c.platform_id.strip() for c in customers):
+        raise StoresError(ErrorCode.VALIDATION, "Every customer needs a platform_id.")
+    return _customers_write(store, customers, timezone.now())[1]
 
 
 # A customer's purchase history, one rule for the stored aggregates, LTV training and the bid-time path:

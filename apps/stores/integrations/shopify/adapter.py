@@ -1,0 +1,420 @@
+"""Shopify: the Admin GraphQL API (REST Admin is legacy), cursor pagination, cost-based throttling
+read from ``extensions.cost.throttleStatus``, expiring offline tokens, and the REST-shaped webhook
+payloads (api-contracts.md §1).
+
+Ids: GraphQL's ``gid://shopify/Order/123`` and the webhooks' ``123`` are the same object; we store the
+number, so a sync and a webhook write the same row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from apps.stores.integrations.base import (
+    Delivery,
+    HttpClient,
+    Page,
+    PlatformError,
+    ShopInfo,
+    money,
+)
+from apps.stores.integrations.versions import SHOPIFY_API_VERSION
+from apps.stores.services.catalog import InventoryInput, ProductInput, VariantInput
+from apps.stores.services.orders import CustomerInput, OrderInput, OrderItemInput, RefundInput
+
+PAGE_SIZE = 100  # nodes per page (Shopify allows 250; orders carry line items, so pages stay small)
+WEBHOOK_TOPICS = {
+    # GraphQL enum → REST topic header
+    "ORDERS_CREATE": "orders/create",
+    "ORDERS_UPDATED": "orders/updated",
+    "ORDERS_CANCELLED": "orders/cancelled",
+    "REFUNDS_CREATE": "refunds/create",
+    "PRODUCTS_CREATE": "products/create",
+    "PRODUCTS_UPDATE": "products/update",
+    "PRODUCTS_DELETE": "products/delete",
+    "INVENTORY_LEVELS_UPDATE": "inventory_levels/update",
+    "CUSTOMERS_CREATE": "customers/create",
+    "CUSTOMERS_UPDATE": "customers/update",
+    "APP_UNINSTALLED": "app/uninstalled",
+}
+
+_MONEY = "{ shopMoney { amount } }"
+ORDERS_QUERY = f"""
+query Orders($first: Int!, $after: String, $query: String) {{
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    nodes {{
+      id name createdAt updatedAt processedAt cancelledAt currencyCode
+      displayFinancialStatus displayFulfillmentStatus
+      subtotalPriceSet {_MONEY} totalTaxSet {_MONEY} totalShippingPriceSet {_MONEY}
+      totalDiscountsSet {_MONEY} totalPriceSet {_MONEY} totalRefundedSet {_MONEY}
+      customer {{ id email firstName lastName emailMarketingConsent {{ marketingState }} }}
+      customerJourneySummary {{ firstVisit {{ landingPage referrerUrl }} }}
+      lineItems(first: 100) {{
+        nodes {{ id sku title quantity originalUnitPriceSet {_MONEY} totalDiscountSet {_MONEY}
+                variant {{ id }} product {{ id }} }}
+      }}
+      refunds {{ id createdAt totalRefundedSet {_MONEY} }}
+    }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+PRODUCTS_QUERY = """
+query Products($first: Int!, $after: String, $query: String) {
+  products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes {
+      id title handle onlineStoreUrl updatedAt status
+      variants(first: 100) { nodes { id sku title price inventoryQuantity inventoryItem { id tracked } } }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+CUSTOMERS_QUERY = """
+query Customers($first: Int!, $after: String, $query: String) {
+  customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes { id email firstName lastName updatedAt emailMarketingConsent { marketingState } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+SHOP_QUERY = "query Shop { shop { name currencyCode myshopifyDomain } }"
+WEBHOOK_MUTATION = """
+mutation Subscribe($topic: WebhookSubscriptionTopic!, $callbackUrl: URL!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: {callbackUrl: $callbackUrl, format: JSON}) {
+    webhookSubscription { id }
+    userErrors { field message }
+  }
+}"""
+_QUERIES = {
+    "orders": ORDERS_QUERY,
+    "products": PRODUCTS_QUERY,
+    "customers": CUSTOMERS_QUERY,
+    "inventory": PRODUCTS_QUERY,
+}
+
+
+def numeric_id(gid: str | int | None) -> str:
+    """``gid://shopify/Order/123`` (or ``123``) → ``"123"``; the query string of inventory level gids
+    is dropped too."""
+    if gid is None:
+        return ""
+    return str(gid).rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _set(node: dict[str, Any] | None) -> Decimal:
+    return money(((node or {}).get("shopMoney") or {}).get("amount"))
+
+
+_FINANCIAL = {
+    "PAID": "paid",
+    "PENDING": "pending",
+    "AUTHORIZED": "authorized",
+    "PARTIALLY_PAID": "paid",
+    "PARTIALLY_REFUNDED": "partially_refunded",
+    "REFUNDED": "refunded",
+    "VOIDED": "voided",
+    "EXPIRED": "voided",
+}
+_FULFILMENT = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}
+
+
+def _financial(value: str | None) -> str:
+    return _FINANCIAL.get((value or "").upper(), "paid")
+
+
+def _fulfilment(value: str | None) -> str:
+    return _FULFILMENT.get((value or "").upper(), "unfulfilled")
+
+
+def order_from_graphql(node: dict[str, Any]) -> OrderInput:
+    customer = node.get("customer")
+    visit = ((node.get("customerJourneySummary") or {}).get("firstVisit")) or {}
+    return OrderInput(
+        platform_id=numeric_id(node["id"]),
+        number=node.get("name") or "",
+        placed_at=_dt(node["createdAt"]),  # type: ignore[arg-type]
+        platform_updated_at=_dt(node.get("updatedAt")),
+        processed_at=_dt(node.get("processedAt")),
+        cancelled_at=_dt(node.get("cancelledAt")),
+        currency=node.get("currencyCode"),
+        subtotal=_set(node.get("subtotalPriceSet")),
+        tax=_set(node.get("totalTaxSet")),
+        shipping=_set(node.get("totalShippingPriceSet")),
+        discount=_set(node.get("totalDiscountsSet")),
+        total=_set(node.get("totalPriceSet")),
+        financial_status=_financial(node.get("displayFinancialStatus")),
+        fulfillment_status=_fulfilment(node.get("displayFulfillmentStatus")),
+        customer=_customer_from_graphql(customer) if customer else None,
+        landing_site=visit.get("landingPage") or "",
+        referrer=visit.get("referrerUrl") or "",
+        items=tuple(
+            OrderItemInput(
+                platform_id=numeric_id(li["id"]),
+                sku=li.get("sku") or "",
+                title=li.get("title") or "",
+                quantity=int(li.get("quantity") or 0),
+                price=_set(li.get("originalUnitPriceSet")),
+                discount=_set(li.get("totalDiscountSet")),
+                variant_platform_id=numeric_id((li.get("variant") or {}).get("id")),
+                product_platform_id=numeric_id((li.get("product") or {}).get("id")),
+            )
+            for li in ((node.get("lineItems") or {}).get("nodes") or [])
+        ),
+        refunds=tuple(
+            RefundInput(numeric_id(r["id"]), _set(r.get("totalRefundedSet")), _dt(r["createdAt"]))  # type: ignore[arg-type]
+            for r in node.get("refunds") or []
+        ),
+    )
+
+
+def _customer_from_graphql(node: dict[str, Any]) -> CustomerInput:
+    consent = ((node.get("emailMarketingConsent") or {}).get("marketingState") or "").upper()
+    return CustomerInput(
+        platform_id=numeric_id(node["id"]),
+        email=node.get("email") or "",
+        first_name=node.get("firstName") or "",
+        last_name=node.get("lastName") or "",
+        accepts_marketing=consent == "SUBSCRIBED",
+    )
+
+
+def product_from_graphql(node: dict[str, Any]) -> ProductInput:
+    return ProductInput(
+        platform_id=numeric_id(node["id"]),
+        title=node.get("title") or "",
+        url=node.get("onlineStoreUrl") or "",
+        deleted=(node.get("status") or "").upper() == "ARCHIVED",
+        platform_updated_at=_dt(node.get("updatedAt")),
+        variants=tuple(
+            VariantInput(
+                platform_id=numeric_id(v["id"]),
+                sku=v.get("sku") or "",
+                title=v.get("title") or "",
+                price=money(v.get("price")),
+                inventory_quantity=(
+                    v.get("inventoryQuantity")
+                    if ((v.get("inventoryItem") or {}).get("tracked", True))
+                    else None
+                ),
+                inventory_item_id=numeric_id((v.get("inventoryItem") or {}).get("id")),
+            )
+            for v in ((node.get("variants") or {}).get("nodes") or [])
+        ),
+    )
+
+
+# --- REST-shaped webhook payloads (api-contracts.md §1d) ---------------------------------------------
+def order_from_rest(p: dict[str, Any]) -> OrderInput:
+    customer = p.get("customer")
+    refunds = []
+    for r in p.get("refunds") or []:
+        amount = sum(
+            (money(t.get("amount")) for t in r.get("transactions") or [] if t.get("kind") == "refund"),
+            Decimal("0.00"),
+        )
+        refunds.append(RefundInput(str(r["id"]), amount, _dt(r["created_at"])))  # type: ignore[arg-type]
+    shipping = sum((money(s.get("price")) for s in p.get("shipping_lines") or []), Decimal("0.00"))
+    return OrderInput(
+        platform_id=str(p["id"]),
+        number=p.get("name") or "",
+        placed_at=_dt(p["created_at"]),  # type: ignore[arg-type]
+        platform_updated_at=_dt(p.get("updated_at")),
+        processed_at=_dt(p.get("processed_at")),
+        cancelled_at=_dt(p.get("cancelled_at")),
+        currency=p.get("currency"),
+        subtotal=money(p.get("subtotal_price")),
+        tax=money(p.get("total_tax")),
+        shipping=shipping,
+        discount=money(p.get("total_discounts")),
+        total=money(p.get("total_price")),
+        financial_status=_financial(p.get("financial_status")),
+        fulfillment_status=_fulfilment(p.get("fulfillment_status")),
+        customer=CustomerInput(
+            platform_id=str(customer["id"]),
+            email=customer.get("email") or "",
+            first_name=customer.get("first_name") or "",
+            last_name=customer.get("last_name") or "",
+        )
+        if customer
+        else None,
+        landing_site=p.get("landing_site") or "",
+        referrer=p.get("referring_site") or "",
+        items=tuple(
+            OrderItemInput(
+                platform_id=str(li["id"]),
+                sku=li.get("sku") or "",
+                title=li.get("title") or "",
+                quantity=int(li.get("quantity") or 0),
+                price=money(li.get("price")),
+                discount=money(li.get("total_discount")),
+                variant_platform_id=str(li.get("variant_id") or ""),
+                product_platform_id=str(li.get("product_id") or ""),
+            )
+            for li in p.get("line_items") or []
+        ),
+        refunds=tuple(refunds),
+    )
+
+
+def product_from_rest(p: dict[str, Any]) -> ProductInput:
+    return ProductInput(
+        platform_id=str(p["id"]),
+        title=p.get("title") or "",
+        deleted=(p.get("status") or "") == "archived",
+        platform_updated_at=_dt(p.get("updated_at")),
+        variants=tuple(
+            VariantInput(
+                platform_id=str(v["id"]),
+                sku=v.get("sku") or "",
+                title=v.get("title") or "",
+                price=money(v.get("price")),
+                inventory_quantity=v.get("inventory_quantity"),
+                inventory_item_id=str(v.get("inventory_item_id") or ""),
+            )
+            for v in p.get("variants") or []
+        ),
+    )
+
+
+class ShopifyAdapter:
+    """One shop's Admin GraphQL API. ``api_base`` is ``KIKI_SHOPIFY_API_BASE`` with the shop filled in."""
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        access_token: str,
+        sleep: Callable[[float], None] = time.sleep,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.http = HttpClient(
+            base_url=f"{api_base.rstrip('/')}/admin/api/{SHOPIFY_API_VERSION}",
+            headers={"X-Shopify-Access-Token": access_token, "Content-Type": "application/json"},
+            sleep=sleep,
+        )
+        self.sleep = sleep
+        self.page_size = page_size
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One GraphQL call; THROTTLED (200 or 429) waits what ``throttleStatus`` says it takes to
+        restore the points asked for, then tries again."""
+        for _ in range(20):
+            response = self.http.request(
+                "POST", "graphql.json", json={"query": query, "variables": variables or {}}
+            )
+            body = response.json()
+            errors = body.get("errors") or []
+            if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
+                self.sleep(self._restore_wait(body))
+                self.http.retries += 1
+                continue
+            if errors:
+                raise PlatformError(f"Shopify GraphQL: {errors[0].get('message', 'error')}")
+            return body
+        raise PlatformError("Shopify kept throttling for 20 tries", transient=True)
+
+    @staticmethod
+    def _restore_wait(body: dict[str, Any]) -> float:
+        cost = (body.get("extensions") or {}).get("cost") or {}
+        status = cost.get("throttleStatus") or {}
+        needed = float(cost.get("requestedQueryCost") or 0) - float(status.get("currentlyAvailable") or 0)
+        rate = float(status.get("restoreRate") or 50) or 50.0
+        return max(0.05, needed / rate)
+
+    def shop(self) -> ShopInfo:
+        shop = self.graphql(SHOP_QUERY)["data"]["shop"]
+        return ShopInfo(name=shop["name"], currency=shop["currencyCode"], domain=shop["myshopifyDomain"])
+
+    def fetch(self, resource: str, *, cursor: dict[str, Any], since: datetime | None) -> Page:
+        query = f"updated_at:>='{since.isoformat()}'" if since is not None else None
+        body = self.graphql(
+            _QUERIES[resource], {"first": self.page_size, "after": cursor.get("after"), "query": query}
+        )
+        root = "customers" if resource == "customers" else "orders" if resource == "orders" else "products"
+        connection = body["data"][root]
+        nodes = connection.get("nodes") or []
+        info = connection.get("pageInfo") or {}
+        next_cursor = {"after": info["endCursor"]} if info.get("hasNextPage") else None
+        if resource == "orders":
+            records: list[Any] = [order_from_graphql(n) for n in nodes]
+        elif resource == "customers":
+            records = [_customer_from_graphql(n) for n in nodes]
+        elif resource == "products":
+            records = [product_from_graphql(n) for n in nodes]
+        else:
+            records = [
+                InventoryInput(quantity=v.inventory_quantity, variant_platform_id=v.platform_id)
+                for p in (product_from_graphql(n) for n in nodes)
+                for v in p.variants
+            ]
+        return Page(records, next_cursor)
+
+    def register_webhooks(self, *, address: str) -> list[str]:
+        created = []
+        for topic in WEBHOOK_TOPICS:
+            body = self.graphql(WEBHOOK_MUTATION, {"topic": topic, "callbackUrl": address})
+            result = body["data"]["webhookSubscriptionCreate"]
+            if result.get("userErrors"):
+                raise PlatformError(
+                    f"Shopify refused the {topic} webhook: {result['userErrors'][0]['message']}"
+                )
+            created.append(topic)
+        return created
+
+    def records_of(self, delivery: Delivery) -> list[Any]:
+        return records_of_delivery(delivery)
+
+
+def records_of_delivery(delivery: Delivery) -> list[Any]:
+    """A verified delivery's payload as records (no call to Shopify: the payload is the resource)."""
+    p = delivery.payload
+    topic = delivery.topic
+    if topic in ("orders/create", "orders/updated", "orders/cancelled"):
+        return [order_from_rest(p)]
+    if topic in ("products/create", "products/update"):
+        return [product_from_rest(p)]
+    if topic == "products/delete":
+        return [ProductInput(platform_id=str(p["id"]), title="", deleted=True)]
+    if topic == "inventory_levels/update":
+        return [InventoryInput(quantity=p.get("available"), inventory_item_id=str(p["inventory_item_id"]))]
+    if topic in ("customers/create", "customers/update"):
+        return [
+            CustomerInput(
+                platform_id=str(p["id"]),
+                email=p.get("email") or "",
+                first_name=p.get("first_name") or "",
+                last_name=p.get("last_name") or "",
+            )
+        ]
+    return []
+
+
+def token_request(
+    *,
+    api_base: str,
+    client_id: str,
+    client_secret: str,
+    code: str | None = None,
+    refresh_token: str | None = None,
+) -> dict[str, Any]:
+    """Exchange an authorization code (or a refresh token) for an expiring offline token."""
+    data: dict[str, Any] = {"client_id": client_id, "client_secret": client_secret}
+    if refresh_token is not None:
+        data.update(grant_type="refresh_token", refresh_token=refresh_token)
+    else:
+        data.update(code=code, expiring="1")
+    http = HttpClient(base_url=api_base, max_attempts=3)
+    try:
+        response = http.request("POST", "admin/oauth/access_token", json=data)
+    except PlatformError as exc:
+        raise PlatformError(f"Shopify token request failed ({exc.status})", status=exc.status) from None
+    body = response.json()
+    if "access_token" not in body:
+        raise PlatformError("Shopify answered the token request without a token")
+    return body

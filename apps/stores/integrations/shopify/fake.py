@@ -1,0 +1,486 @@
+"""A loopback Shopify, written from api-contracts.md §1 (not from our client): OAuth authorize and
+token exchange with expiring offline tokens and refresh, the Admin GraphQL API's ``shop``, ``orders``,
+``products`` and ``customers`` connections (``first``/``after``, ``query: "updated_at:>='…'"``,
+``pageInfo``), a cost bucket answering ``THROTTLED``, ``webhookSubscriptionCreate``, and signed
+REST-shaped webhook deliveries to the subscribed address.
+
+Shops are served under ``/shops/<shop domain>``: ``KIKI_SHOPIFY_API_BASE=http://127.0.0.1:<port>/shops/{shop}``.
+It does not parse GraphQL: it finds the query's root connection and reads its variables, which is
+what our queries need; an unknown root field answers a GraphQL error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from apps.stores.integrations.fakes.server import FakeServer, Reply, Request
+from apps.stores.integrations.fakes.store import FakeOrder, FakeProduct, FakeStore
+from apps.stores.integrations.signatures import shopify_webhook_signature
+
+_ROOT = re.compile(r"\{\s*(\w+)\s*[({]")
+_SINCE = re.compile(r"updated_at:>='([^']+)'")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _money(amount: Any) -> dict[str, Any]:
+    return {"shopMoney": {"amount": str(amount), "currencyCode": "USD"}}
+
+
+def _gid(kind: str, pk: int) -> str:
+    return f"gid://shopify/{kind}/{pk}"
+
+
+@dataclass
+class Token:
+    access_token: str
+    expires_at: float
+    refresh_token: str
+
+
+@dataclass
+class FakeShop:
+    store: FakeStore
+    client_id: str
+    client_secret: str
+    scopes: str = "read_products,read_orders,read_customers,read_inventory"
+    token_ttl_s: int = 3600
+    bucket_max: float = 1000.0
+    restore_rate: float = 100.0
+    bucket: float = 1000.0
+    bucket_at: float = field(default_factory=time.monotonic)
+    codes: set[str] = field(default_factory=set)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    subscriptions: dict[str, str] = field(default_factory=dict)  # REST topic → address
+    installed: bool = True
+
+
+class FakeShopify:
+    """The app behind a ``FakeServer``; one or more shops by domain."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "fake-client-id",
+        client_secret: str = "fake-client-secret",  # noqa: S107 - the fake app's, known to tests and the sandbox
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.shops: dict[str, FakeShop] = {}
+        self.lock = threading.RLock()
+        self.server = FakeServer(self)
+
+    # --- set-up --------------------------------------------------------------------------------------
+    def add_shop(self, domain: str, store: FakeStore) -> FakeShop:
+        shop = FakeShop(store=store, client_id=self.client_id, client_secret=self.client_secret)
+        self.shops[domain] = shop
+        return shop
+
+    def api_base_template(self) -> str:
+        return f"{self.server.url}/shops/{{shop}}"
+
+    def authorization_code(self, domain: str) -> str:
+        """What Shopify's authorize page hands the app's redirect after the merchant approves."""
+        code = secrets.token_hex(16)
+        self.shops[domain].codes.add(code)
+        return code
+
+    def expire_tokens(self, domain: str) -> None:
+        for token in self.shops[domain].tokens.values():
+            token.expires_at = 0
+
+    # --- the app -------------------------------------------------------------------------------------
+    def __call__(self, request: Request) -> Reply:
+        match = re.match(r"^/shops/([^/]+)(/.*)$", request.path)
+        if not match or match.group(1) not in self.shops:
+            return Reply(404, {"errors": "Not Found"})
+        shop, path = self.shops[match.group(1)], match.group(2)
+        if path == "/admin/oauth/authorize":
+            return Reply(200, {"authorize": "the merchant would approve here"})
+        if path == "/admin/oauth/access_token" and request.method == "POST":
+            return self._token(shop, request)
+        if re.match(r"^/admin/api/[^/]+/graphql\.json$", path) and request.method == "POST":
+            token = shop.tokens.get(request.headers.get("x-shopify-access-token", ""))
+            if token is None or token.expires_at < time.time() or not shop.installed:
+                return Reply(
+                    401,
+                    {
+                        "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
+                    },
+                )
+            return self._graphql(shop, request)
+        return Reply(404, {"errors": "Not Found"})
+
+    def _token(self, shop: FakeShop, request: Request) -> Reply:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            data = request.json() or {}
+        else:
+            from urllib.parse import parse_qs
+
+            data = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if data.get("client_id") != shop.client_id or data.get("client_secret") != shop.client_secret:
+            return Reply(400, {"error": "invalid_client"})
+        if data.get("grant_type") == "refresh_token":
+            known = next(
+                (t for t in shop.tokens.values() if t.refresh_token == data.get("refresh_token")), None
+            )
+            if known is None:
+                return Reply(400, {"error": "invalid_grant"})
+            del shop.tokens[known.access_token]
+        elif data.get("code") in shop.codes:
+            shop.codes.discard(data["code"])
+        else:
+            return Reply(
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": "The authorization code was not found or was already used",
+                },
+            )
+        token = Token(
+            "shpat_" + secrets.token_hex(16), time.time() + shop.token_ttl_s, "shprt_" + secrets.token_hex(16)
+        )
+        shop.tokens[token.access_token] = token
+        return Reply(
+            200,
+            {
+                "access_token": token.access_token,
+                "scope": shop.scopes,
+                "expires_in": shop.token_ttl_s,
+                "refresh_token": token.refresh_token,
+                "refresh_token_expires_in": 2592000,
+            },
+        )
+
+    def _graphql(self, shop: FakeShop, request: Request) -> Reply:
+        body = request.json() or {}
+        query, variables = body.get("query", ""), body.get("variables") or {}
+        if "webhookSubscriptionCreate" in query:
+            topic = variables["topic"]
+            rest = "/".join(topic.lower().rsplit("_", 1))  # INVENTORY_LEVELS_UPDATE → inventory_levels/update
+            shop.subscriptions[rest] = variables["callbackUrl"]
+            return Reply(
+                200,
+                {
+                    "data": {
+                        "webhookSubscriptionCreate": {
+                            "webhookSubscription": {
+                                "id": _gid("WebhookSubscription", len(shop.subscriptions))
+                            },
+                            "userErrors": [],
+                        }
+                    }
+                },
+            )
+        root = _ROOT.search(query.split("{", 1)[1] if "{" in query else "")
+        name = root.group(1) if root else ""
+        first = int(variables.get("first") or 50)
+        cost = (
+            2.0 + first * (3 if name == "orders" else 2 if name == "products" else 1)
+            if name != "shop"
+            else 1.0
+        )
+        with self.lock:
+            now = time.monotonic()
+            shop.bucket = min(shop.bucket_max, shop.bucket + (now - shop.bucket_at) * shop.restore_rate)
+            shop.bucket_at = now
+            throttle = {
+                "maximumAvailable": shop.bucket_max,
+                "currentlyAvailable": shop.bucket,
+                "restoreRate": shop.restore_rate,
+            }
+            if cost > shop.bucket:
+                return Reply(
+                    200,
+                    {
+                        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                        "extensions": {
+                            "cost": {
+                                "requestedQueryCost": cost,
+                                "actualQueryCost": None,
+                                "throttleStatus": throttle,
+                            }
+                        },
+                    },
+                )
+            shop.bucket -= cost
+        extensions = {
+            "cost": {
+                "requestedQueryCost": cost,
+                "actualQueryCost": cost,
+                "throttleStatus": {**throttle, "currentlyAvailable": shop.bucket},
+            }
+        }
+        if name == "shop":
+            s = shop.store
+            return Reply(
+                200,
+                {
+                    "data": {
+                        "shop": {
+                            "name": s.name,
+                            "currencyCode": s.currency,
+                            "myshopifyDomain": f"{s.domain}.myshopify.com",
+                        }
+                    },
+                    "extensions": extensions,
+                },
+            )
+        if name not in ("orders", "products", "customers"):
+            return Reply(200, {"errors": [{"message": f"Field '{name}' doesn't exist on type 'QueryRoot'"}]})
+        data = self._connection(shop.store, name, first, variables.get("after"), variables.get("query"))
+        return Reply(200, {"data": {name: data}, "extensions": extensions})
+
+    def _connection(
+        self, store: FakeStore, name: str, first: int, after: str | None, query: str | None
+    ) -> dict[str, Any]:
+        with store.lock:
+            items: list[Any] = list(
+                {"orders": store.orders, "products": store.products, "customers": store.customers}[name]
+            )
+        since = _SINCE.search(query or "")
+        if since:
+            floor = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
+            items = [i for i in items if i.updated_at >= floor]
+        items.sort(key=lambda i: (i.updated_at, i.id))
+        if after:
+            stamp, pk = json.loads(base64.b64decode(after))
+            key = (datetime.fromisoformat(stamp), pk)
+            items = [i for i in items if (i.updated_at, i.id) > key]
+        page, more = items[:first], len(items) > first
+        render = {"orders": self._order, "products": self._product, "customers": self._customer}[name]
+        end = None
+        if page:
+            last = page[-1]
+            end = base64.b64encode(json.dumps([last.updated_at.isoformat(), last.id]).encode()).decode()
+        return {
+            "nodes": [render(store, i) for i in page],
+            "pageInfo": {"hasNextPage": more, "endCursor": end},
+        }
+
+    # --- GraphQL shapes --------------------------------------------------------------------------------
+    @staticmethod
+    def _order(store: FakeStore, o: FakeOrder) -> dict[str, Any]:
+        customer = store.customer(o.customer_id)
+        status = {
+            "paid": "PAID",
+            "refunded": "REFUNDED",
+            "partially_refunded": "PARTIALLY_REFUNDED",
+            "voided": "VOIDED",
+        }[o.financial_status]
+        return {
+            "id": _gid("Order", o.id),
+            "name": f"#{o.number}",
+            "createdAt": _iso(o.created_at),
+            "updatedAt": _iso(o.updated_at),
+            "processedAt": _iso(o.created_at),
+            "cancelledAt": _iso(o.cancelled_at),
+            "currencyCode": store.currency,
+            "displayFinancialStatus": status,
+            "displayFulfillmentStatus": "FULFILLED" if o.fulfilled else "UNFULFILLED",
+            "subtotalPriceSet": _money(o.subtotal),
+            "totalTaxSet": _money(o.tax),
+            "totalShippingPriceSet": _money(o.shipping),
+            "totalDiscountsSet": _money(o.discount),
+            "totalPriceSet": _money(o.total),
+            "totalRefundedSet": _money(o.refunded),
+            "customer": None
+            if customer is None
+            else {
+                "id": _gid("Customer", customer.id),
+                "email": customer.email,
+                "firstName": customer.first_name,
+                "lastName": customer.last_name,
+                "emailMarketingConsent": {
+                    "marketingState": "SUBSCRIBED" if customer.accepts_marketing else "NOT_SUBSCRIBED"
+                },
+            },
+            "customerJourneySummary": {
+                "firstVisit": {"landingPage": o.landing_site, "referrerUrl": o.referrer or None}
+            },
+            "lineItems": {
+                "nodes": [
+                    {
+                        "id": _gid("LineItem", li.id),
+                        "sku": li.sku,
+                        "title": li.title,
+                        "quantity": li.quantity,
+                        "originalUnitPriceSet": _money(li.price),
+                        "totalDiscountSet": _money(li.discount),
+                        "variant": {"id": _gid("ProductVariant", li.variant_id)},
+                        "product": {"id": _gid("Product", li.product_id)},
+                    }
+                    for li in o.lines
+                ]
+            },
+            "refunds": [
+                {
+                    "id": _gid("Refund", r.id),
+                    "createdAt": _iso(r.created_at),
+                    "totalRefundedSet": _money(r.amount),
+                }
+                for r in o.refunds
+            ],
+        }
+
+    @staticmethod
+    def _product(store: FakeStore, p: FakeProduct) -> dict[str, Any]:
+        return {
+            "id": _gid("Product", p.id),
+            "title": p.title,
+            "handle": p.handle,
+            "onlineStoreUrl": f"https://{store.domain}.example/products/{p.handle}",
+            "updatedAt": _iso(p.updated_at),
+            "status": "ARCHIVED" if p.deleted else "ACTIVE",
+            "variants": {
+                "nodes": [
+                    {
+                        "id": _gid("ProductVariant", v.id),
+                        "sku": v.sku,
+                        "title": v.title,
+                        "price": str(v.price),
+                        "inventoryQuantity": v.inventory,
+                        "inventoryItem": {"id": _gid("InventoryItem", v.inventory_item_id), "tracked": True},
+                    }
+                    for v in p.variants
+                ]
+            },
+        }
+
+    @staticmethod
+    def _customer(store: FakeStore, c: Any) -> dict[str, Any]:
+        return {
+            "id": _gid("Customer", c.id),
+            "email": c.email,
+            "firstName": c.first_name,
+            "lastName": c.last_name,
+            "updatedAt": _iso(c.updated_at),
+            "emailMarketingConsent": {
+                "marketingState": "SUBSCRIBED" if c.accepts_marketing else "NOT_SUBSCRIBED"
+            },
+        }
+
+    # --- REST-shaped webhooks (§1d), signed with the app's secret (§1a) -----------------------------------
+    @staticmethod
+    def rest_order(store: FakeStore, o: FakeOrder) -> dict[str, Any]:
+        customer = store.customer(o.customer_id)
+        return {
+            "id": o.id,
+            "admin_graphql_api_id": _gid("Order", o.id),
+            "email": customer.email if customer else "",
+            "name": f"#{o.number}",
+            "number": o.number - 1000,
+            "order_number": o.number,
+            "created_at": _iso(o.created_at),
+            "updated_at": _iso(o.updated_at),
+            "processed_at": _iso(o.created_at),
+            "cancelled_at": _iso(o.cancelled_at),
+            "currency": store.currency,
+            "subtotal_price": str(o.subtotal),
+            "total_tax": str(o.tax),
+            "total_discounts": str(o.discount),
+            "total_price": str(o.total),
+            "financial_status": o.financial_status,
+            "fulfillment_status": "fulfilled" if o.fulfilled else None,
+            "landing_site": o.landing_site,
+            "referring_site": o.referrer,
+            "test": False,
+            "shipping_lines": [{"price": str(o.shipping), "title": "Standard"}] if o.shipping else [],
+            "customer": None
+            if customer is None
+            else {
+                "id": customer.id,
+                "email": customer.email,
+                "first_name": customer.first_name,
+                "last_name": customer.last_name,
+            },
+            "line_items": [
+                {
+                    "id": li.id,
+                    "product_id": li.product_id,
+                    "variant_id": li.variant_id,
+                    "sku": li.sku,
+                    "title": li.title,
+                    "quantity": li.quantity,
+                    "price": str(li.price),
+                    "total_discount": str(li.discount),
+                }
+                for li in o.lines
+            ],
+            "refunds": [
+                {
+                    "id": r.id,
+                    "created_at": _iso(r.created_at),
+                    "transactions": [{"kind": "refund", "amount": str(r.amount)}],
+                }
+                for r in o.refunds
+            ],
+        }
+
+    @staticmethod
+    def rest_product(store: FakeStore, p: FakeProduct) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "admin_graphql_api_id": _gid("Product", p.id),
+            "title": p.title,
+            "handle": p.handle,
+            "status": "archived" if p.deleted else "active",
+            "updated_at": _iso(p.updated_at),
+            "variants": [
+                {
+                    "id": v.id,
+                    "product_id": p.id,
+                    "sku": v.sku,
+                    "title": v.title,
+                    "price": str(v.price),
+                    "inventory_item_id": v.inventory_item_id,
+                    "inventory_quantity": v.inventory,
+                }
+                for v in p.variants
+            ],
+        }
+
+    def signed_delivery(
+        self, domain: str, topic: str, payload: Any, *, webhook_id: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": domain,
+            "X-Shopify-API-Version": "2026-10",
+            "X-Shopify-Webhook-Id": webhook_id or secrets.token_hex(12),
+            "X-Shopify-Event-Id": secrets.token_hex(12),
+            "X-Shopify-Triggered-At": _iso(datetime.now(UTC)) or "",
+            "X-Shopify-Hmac-Sha256": shopify_webhook_signature(self.client_secret, body),
+        }
+        return body, headers
+
+    def deliver(
+        self,
+        domain: str,
+        topic: str,
+        payload: Any,
+        *,
+        webhook_id: str | None = None,
+        host: str | None = None,
+        timeout: float = 10,
+    ) -> requests.Response:
+        """POST a signed delivery to the address subscribed for ``topic`` (as Shopify does)."""
+        address = self.shops[domain].subscriptions[topic]
+        body, headers = self.signed_delivery(domain, topic, payload, webhook_id=webhook_id)
+        if host:
+            headers["Host"] = host
+        return requests.post(address, data=body, headers=headers, timeout=timeout)

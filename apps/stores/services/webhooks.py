@@ -1,0 +1,176 @@
+"""Webhook deliveries: verified on the raw bytes by the endpoint, stored here (deduplicated on the
+platform's delivery id, per store and topic), answered at once, processed by a task in the tenant's
+schema, replayable by an Admin when processing failed.
+
+Processing writes through the same services as the syncs: orders through ``orders_upsert``, products
+through ``products_upsert``, stock through ``inventory_set`` (its transitions reach the inventory
+hook), plus the lifecycle topics (``app/uninstalled``) and the GDPR ones (``services.privacy``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.tenant_context import require_tenant
+from apps.stores.errors import ErrorCode, StoresError
+from apps.stores.integrations.base import Delivery, PlatformError
+from apps.stores.models import StoreConnection, WebhookDelivery
+from apps.stores.services import catalog, orders, privacy
+from apps.stores.services.catalog import InventoryInput, ProductInput
+from apps.stores.services.connections import adapter_for
+from apps.stores.services.orders import CustomerInput, OrderInput
+
+logger = logging.getLogger(__name__)
+
+# Headers kept with a delivery (never credentials): what an Admin needs to understand a replay.
+_KEPT_HEADERS = (
+    "content-type",
+    "x-shopify-topic",
+    "x-shopify-shop-domain",
+    "x-shopify-webhook-id",
+    "x-shopify-event-id",
+    "x-shopify-triggered-at",
+    "x-shopify-api-version",
+    "x-wc-webhook-topic",
+    "x-wc-webhook-source",
+    "x-wc-webhook-id",
+    "x-wc-webhook-delivery-id",
+    "webhook-id",
+    "webhook-timestamp",
+)
+LIFECYCLE_TOPICS = {"app/uninstalled"}
+PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
+
+
+@dataclass(frozen=True)
+class Received:
+    delivery: WebhookDelivery
+    duplicate: bool
+
+
+def webhook_receive(
+    *,
+    store: StoreConnection,
+    topic: str,
+    delivery_id: str,
+    body: bytes,
+    headers: dict[str, str],
+    parse_error: str = "",
+) -> Received:
+    """Store a verified delivery once. A duplicate (same store, topic and delivery id) is returned
+    as it is and changes nothing. A body that did not parse is kept as failed, with the reason."""
+    schema = require_tenant("receiving a webhook")
+    kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in _KEPT_HEADERS}
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                store=store,
+                platform=store.platform,
+                topic=topic[:100],
+                delivery_id=delivery_id[:200],
+                raw_body=body,
+                headers=kept,
+                received_at=now,
+                status=WebhookDelivery.Status.FAILED if parse_error else WebhookDelivery.Status.RECEIVED,
+                error=parse_error,
+            )
+    except IntegrityError:
+        existing = WebhookDelivery.objects.get(store=store, topic=topic[:100], delivery_id=delivery_id[:200])
+        return Received(existing, duplicate=True)
+    if not parse_error:
+        _enqueue(schema, delivery.pk)
+    return Received(delivery, duplicate=False)
+
+
+def _enqueue(schema: str, delivery_id: int) -> None:
+    from apps.stores.tasks import process_webhook
+
+    transaction.on_commit(
+        lambda: process_webhook.apply_async(
+            kwargs={"delivery_id": delivery_id}, headers={"_schema_name": schema}
+        )
+    )
+
+
+def _write(store: StoreConnection, records: list[Any], actor: str) -> None:
+    found_orders = [r for r in records if isinstance(r, OrderInput)]
+    products = [r for r in records if isinstance(r, ProductInput)]
+    levels = [r for r in records if isinstance(r, InventoryInput)]
+    customers = [r for r in records if isinstance(r, CustomerInput)]
+    if products:
+        catalog.products_upsert(store=store, products=products, actor=actor, source="webhook")
+    if levels:
+        catalog.inventory_set(store=store, levels=levels, actor=actor, source="webhook")
+    if customers:
+        orders.customers_upsert(store=store, customers=customers, actor=actor)
+    if found_orders:
+        orders.orders_upsert(store=store, orders=found_orders, actor=actor)
+
+
+def webhook_process(*, delivery_id: int) -> WebhookDelivery:
+    """Process a stored delivery. Idempotent: a processed delivery is left as it is; the writes are
+    upserts, so processing the same payload twice changes nothing."""
+    require_tenant("processing a webhook")
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().select_related("store").get(pk=delivery_id)
+        if delivery.status in (WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED):
+            return delivery
+        delivery.attempts += 1
+        store = delivery.store
+        actor = f"webhook:{delivery.pk}"
+        try:
+            payload = json.loads(bytes(delivery.raw_body))
+            parsed = Delivery(topic=delivery.topic, delivery_id=delivery.delivery_id, payload=payload)
+            if delivery.topic in LIFECYCLE_TOPICS:
+                store_uninstalled(store=store, actor=actor)
+                delivery.status = WebhookDelivery.Status.PROCESSED
+            elif delivery.topic in PRIVACY_TOPICS:
+                privacy.privacy_request(
+                    store=store, topic=delivery.topic, payload=payload, delivery_id=delivery.pk
+                )
+                delivery.status = WebhookDelivery.Status.PROCESSED
+            else:
+                records = adapter_for(store).records_of(parsed) if store.accepts_orders else []
+                _write(store, records, actor)
+                delivery.status = (
+                    WebhookDelivery.Status.PROCESSED if records else WebhookDelivery.Status.IGNORED
+                )
+            delivery.error = ""
+            delivery.processed_at = timezone.now()
+        except (ValueError, KeyError, TypeError, StoresError, PlatformError) as exc:
+            delivery.status = WebhookDelivery.Status.FAILED
+            delivery.error = f"{type(exc).__name__}: {exc}"[:2000]
+            logger.warning("webhook failed", extra={"delivery_id": delivery.pk, "topic": delivery.topic})
+        delivery.save(update_fields=["status", "attempts", "error", "processed_at"])
+    return delivery
+
+
+def webhook_replay(*, delivery: WebhookDelivery, actor: str) -> WebhookDelivery:
+    """An Admin runs a failed delivery again (it is queued like a new one)."""
+    schema = require_tenant("replaying a webhook")
+    if delivery.status != WebhookDelivery.Status.FAILED:
+        raise StoresError(ErrorCode.VALIDATION, "Only a failed delivery is replayed.")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.RECEIVED, error="")
+    _enqueue(schema, delivery.pk)
+    delivery.refresh_from_db()
+    logger.info("webhook replay requested", extra={"delivery_id": delivery.pk, "actor": actor})
+    return delivery
+
+
+@transaction.atomic
+def store_uninstalled(*, store: StoreConnection, actor: str) -> StoreConnection:
+    """The platform removed our app: credentials are dropped, syncs stop; data stays (billing)."""
+    store = StoreConnection.objects.select_for_update().get(pk=store.pk)
+    store.status = StoreConnection.Status.UNINSTALLED
+    store.credentials = ""
+    store.token_expires_at = None
+    store.save(update_fields=["status", "credentials", "token_expires_at"])
+    logger.info("store uninstalled", extra={"store_id": store.pk, "actor": actor})
+    return store

@@ -1,0 +1,108 @@
+"""Webhook endpoints (one per platform on the tenant host) and the Shopify install flow's two pages.
+
+Webhooks: the signature is verified on the raw bytes before anything is parsed. Bad or missing → 401,
+nothing stored, a counter goes up. Over ``KIKI_WEBHOOK_MAX_BYTES`` → 413. A valid delivery is stored
+once (a duplicate is acknowledged and changes nothing) and answered 200 at once; a task processes it.
+A verified delivery whose body is not JSON is kept as failed (an Admin sees why) and answered 400.
+The store is looked up in this host's workspace only, so a delivery for another workspace's shop
+finds nothing (404) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.core.middleware import error_response
+from apps.stores.errors import StoresError
+from apps.stores.integrations.receivers import RECEIVERS, json_or_error
+from apps.stores.metrics import WEBHOOKS
+from apps.stores.models import StoreConnection
+from apps.stores.services import connections
+from apps.stores.services.webhooks import webhook_receive
+
+STATE_KEY = "kiki_shopify_oauth_state"
+
+
+def _answer(platform: str, outcome: str, status: int, message: str) -> JsonResponse:
+    WEBHOOKS.labels(platform=platform, outcome=outcome).inc()
+    body: dict[str, Any] = {"status": outcome} if status < 400 else {"error": {"code": outcome, "message": message, "details": {}}}
+    return JsonResponse(body, status=status)
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, platform: str, store_id: int | None = None) -> HttpResponse:
+    receiver = RECEIVERS.get(platform)
+    if receiver is None:
+        return error_response(request, status=404, code="not_found", message="No such webhook endpoint.")
+    limit = settings.KIKI_WEBHOOK_MAX_BYTES
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        return _answer(platform, "too_large", 413, f"Deliveries are at most {limit} bytes.")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return _answer(platform, "too_large", 413, f"Deliveries are at most {limit} bytes.")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if receiver.is_ping(headers, body):
+        return _answer(platform, "ping", 200, "")
+    store = None
+    if receiver.secret_per_store:
+        store = StoreConnection.objects.filter(pk=store_id, platform=platform).first()
+        if store is None:
+            return _answer(platform, "unknown_store", 404, "No such store in this workspace.")
+    if not receiver.verify(headers, body, store.webhook_secret if store else ""):
+        return _answer(platform, "bad_signature", 401, "The delivery's signature is missing or invalid.")
+    identity = receiver.identify(headers, body, store_id)
+    if not identity.topic or not identity.delivery_id:
+        return _answer(platform, "malformed", 400, "The delivery has no topic or no delivery id.")
+    if store is None:
+        store = StoreConnection.objects.filter(platform=platform, **identity.store_key).first()
+        if store is None:
+            return _answer(platform, "unknown_store", 404, "No such store in this workspace.")
+    _, problem = json_or_error(body)
+    received = webhook_receive(
+        store=store, topic=identity.topic, delivery_id=identity.delivery_id, body=body, headers=headers, parse_error=problem
+    )
+    if received.duplicate:
+        return _answer(platform, "duplicate", 200, "")
+    if problem:
+        return _answer(platform, "malformed", 400, f"Stored as failed: {problem}.")
+    return _answer(platform, "accepted", 200, "")
+
+
+# --- Shopify install (an Admin in the admin or API starts it; Shopify calls back) -------------------------
+@login_required
+@require_GET
+def shopify_install(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("stores.add_storeconnection"):
+        return error_response(request, status=403, code="permission_denied", message="Only an Admin connects stores.")
+    state = secrets.token_urlsafe(24)
+    request.session[STATE_KEY] = state
+    redirect_uri = request.build_absolute_uri(reverse("shopify-callback"))
+    try:
+        url = connections.shopify_install_url(shop=request.GET.get("shop", ""), redirect_uri=redirect_uri, state=state)
+    except StoresError as exc:
+        return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
+    return HttpResponseRedirect(url)
+
+
+@login_required
+@require_GET
+def shopify_callback(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("stores.add_storeconnection"):
+        return error_response(request, status=403, code="permission_denied", message="Only an Admin connects stores.")
+    params = {k: v if len(v) > 1 or k.endswith("[]") else v[0] for k, v in request.GET.lists()}
+    try:
+        store = connections.shopify_connect(
+            params=params, expected_state=request.session.pop(STATE_KEY, None), actor=request.user.get_username()
+        )
+    except StoresError as exc:
+        return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
+    return HttpResponseRedirect(reverse("admin:stores_storeconnection_change", args=[store.pk]))
