@@ -33,7 +33,11 @@ STATE_KEY = "kiki_shopify_oauth_state"
 
 def _answer(platform: str, outcome: str, status: int, message: str) -> JsonResponse:
     WEBHOOKS.labels(platform=platform, outcome=outcome).inc()
-    body: dict[str, Any] = {"status": outcome} if status < 400 else {"error": {"code": outcome, "message": message, "details": {}}}
+    body: dict[str, Any] = (
+        {"status": outcome}
+        if status < 400
+        else {"error": {"code": outcome, "message": message, "details": {}}}
+    )
     return JsonResponse(body, status=status)
 
 
@@ -68,7 +72,12 @@ def webhook(request: HttpRequest, platform: str, store_id: int | None = None) ->
             return _answer(platform, "unknown_store", 404, "No such store in this workspace.")
     _, problem = json_or_error(body)
     received = webhook_receive(
-        store=store, topic=identity.topic, delivery_id=identity.delivery_id, body=body, headers=headers, parse_error=problem
+        store=store,
+        topic=identity.topic,
+        delivery_id=identity.delivery_id,
+        body=body,
+        headers=headers,
+        parse_error=problem,
     )
     if received.duplicate:
         return _answer(platform, "duplicate", 200, "")
@@ -82,12 +91,16 @@ def webhook(request: HttpRequest, platform: str, store_id: int | None = None) ->
 @require_GET
 def shopify_install(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("stores.add_storeconnection"):
-        return error_response(request, status=403, code="permission_denied", message="Only an Admin connects stores.")
+        return error_response(
+            request, status=403, code="permission_denied", message="Only an Admin connects stores."
+        )
     state = secrets.token_urlsafe(24)
     request.session[STATE_KEY] = state
     redirect_uri = request.build_absolute_uri(reverse("shopify-callback"))
     try:
-        url = connections.shopify_install_url(shop=request.GET.get("shop", ""), redirect_uri=redirect_uri, state=state)
+        url = connections.shopify_install_url(
+            shop=request.GET.get("shop", ""), redirect_uri=redirect_uri, state=state
+        )
     except StoresError as exc:
         return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
     return HttpResponseRedirect(url)
@@ -97,11 +110,15 @@ def shopify_install(request: HttpRequest) -> HttpResponse:
 @require_GET
 def shopify_callback(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("stores.add_storeconnection"):
-        return error_response(request, status=403, code="permission_denied", message="Only an Admin connects stores.")
+        return error_response(
+            request, status=403, code="permission_denied", message="Only an Admin connects stores."
+        )
     params = {k: v if len(v) > 1 or k.endswith("[]") else v[0] for k, v in request.GET.lists()}
     try:
         store = connections.shopify_connect(
-            params=params, expected_state=request.session.pop(STATE_KEY, None), actor=request.user.get_username()
+            params=params,
+            expected_state=request.session.pop(STATE_KEY, None),
+            actor=request.user.get_username(),
         )
     except StoresError as exc:
         return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)

@@ -40,7 +40,9 @@ class ShopifyReceiver:
         return False
 
     def verify(self, headers: dict[str, str], body: bytes, secret: str) -> bool:
-        return signatures.shopify_webhook_valid(settings.KIKI_SHOPIFY_CLIENT_SECRET, body, headers.get("x-shopify-hmac-sha256"))
+        return signatures.shopify_webhook_valid(
+            settings.KIKI_SHOPIFY_CLIENT_SECRET, body, headers.get("x-shopify-hmac-sha256")
+        )
 
     def identify(self, headers: dict[str, str], body: bytes, store_id: int | None) -> Identity:
         delivery = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") or ""

@@ -12,8 +12,6 @@ from typing import Any
 
 from django.db import connection, models
 
-MAX_PARAMS = 60_000  # PostgreSQL allows 65,535 bind parameters per statement
-
 
 @dataclass(frozen=True)
 class Written:
@@ -37,6 +35,7 @@ def upsert(
 ) -> list[Written]:
     """Insert ``rows`` (field name → value) or update them where ``conflict`` matches a stored row and
     any of ``compare`` differs (``also_set`` is written with them, never compared: ``updated_at``).
+    Rows go in as one array per column (``unnest``): one short statement whatever the batch size.
     Rows are written in the order given: callers sort them, so concurrent writers lock alike."""
     if not rows:
         return []
@@ -47,28 +46,41 @@ def upsert(
     conflict_cols = [quote(_column(model, n)[0]) for n in conflict]
     compare_cols = [quote(_column(model, n)[0]) for n in compare]
     set_cols = [quote(_column(model, n)[0]) for n in (*compare, *also_set)]
-    row_sql = "(" + ", ".join(["%s"] * len(names)) + ")"
-    returned: list[Written] = []
-    per_statement = max(1, MAX_PARAMS // len(names))
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        params: list[Any] = []
-        for row in chunk:
-            params.extend(
-                field.get_db_prep_save(row[name], connection)
-                for name, (_, field) in zip(names, columns, strict=True)
-            )
-        # Identifiers come from the model's metadata, quoted; every value is a bound parameter.
-        sql = (
-            f"INSERT INTO {table} ({', '.join(quote(c) for c, _ in columns)}) "  # noqa: S608
-            f"VALUES {', '.join([row_sql] * len(chunk))} "
-            f"ON CONFLICT ({', '.join(conflict_cols)}) DO UPDATE SET "
-            + ", ".join(f"{c} = EXCLUDED.{c}" for c in set_cols)
-            + f" WHERE ({', '.join(f'{table}.{c}' for c in compare_cols)}) "
-            f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in compare_cols)}) "
-            f"RETURNING {table}.id, (xmax = 0), {', '.join(f'{table}.{c}' for c in conflict_cols)}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            returned.extend(Written(row[0], tuple(row[2:]), bool(row[1])) for row in cursor.fetchall())
-    return returned
+    arrays = [
+        [field.get_db_prep_save(row[name], connection) for row in rows]
+        for name, (_, field) in zip(names, columns, strict=True)
+    ]
+    types = [field.db_type(connection) for _, field in columns]
+    # Identifiers and types come from the model's metadata, quoted; every value is a bound parameter.
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c, _ in columns)}) "  # noqa: S608
+        f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)}) "
+        f"ON CONFLICT ({', '.join(conflict_cols)}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in set_cols)
+        + f" WHERE ({', '.join(f'{table}.{c}' for c in compare_cols)}) "
+        f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in compare_cols)}) "
+        f"RETURNING {table}.id, (xmax = 0), {', '.join(f'{table}.{c}' for c in conflict_cols)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        return [Written(row[0], tuple(row[2:]), bool(row[1])) for row in cursor.fetchall()]
+
+
+def delete_unlisted(model: type[models.Model], *, parent: str, listed: dict[int, set[str]]) -> int:
+    """Delete the children of the given parents whose ``platform_id`` is not listed for their parent
+    (a list that is sent is the complete list), in one statement."""
+    if not listed:
+        return 0
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    parent_col = quote(_column(model, parent)[0])
+    parents = list(listed)
+    keep_parents = [p for p, ids in listed.items() for _ in ids]
+    keep_ids = [i for ids in listed.values() for i in ids]
+    sql = (
+        f"DELETE FROM {table} WHERE {parent_col} = ANY(%s::bigint[]) "  # noqa: S608 - identifiers from model metadata
+        f"AND ({parent_col}, platform_id) NOT IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [parents, keep_parents, keep_ids])
+        return int(cursor.rowcount)

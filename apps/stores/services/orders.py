@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.models import ZERO, Customer, Order, OrderItem, Product, Refund, StoreConnection, Variant
-from apps.stores.services._sql import upsert
+from apps.stores.services._sql import delete_unlisted, upsert
 
 logger = logging.getLogger(__name__)
 
@@ -450,8 +450,10 @@ def _write_children(store: StoreConnection, orders: Sequence[OrderInput], order_
             key=lambda r: (r["order"], r["platform_id"]),
         )
         upsert(OrderItem, rows, conflict=("order", "platform_id"), compare=_ITEM_COMPARE)
-        _remove_unlisted(
-            OrderItem, {order_ids[o.platform_id]: {i.platform_id for i in o.items or ()} for o in with_items}
+        delete_unlisted(
+            OrderItem,
+            parent="order",
+            listed={order_ids[o.platform_id]: {i.platform_id for i in o.items or ()} for o in with_items},
         )
     if with_refunds:
         refund_rows: list[dict[str, Any]] = sorted(
@@ -468,20 +470,14 @@ def _write_children(store: StoreConnection, orders: Sequence[OrderInput], order_
             key=lambda r: (r["order"], r["platform_id"]),
         )
         upsert(Refund, refund_rows, conflict=("order", "platform_id"), compare=("amount", "refunded_at"))
-        _remove_unlisted(
-            Refund, {order_ids[o.platform_id]: {r.platform_id for r in o.refunds or ()} for o in with_refunds}
+        delete_unlisted(
+            Refund,
+            parent="order",
+            listed={order_ids[o.platform_id]: {r.platform_id for r in o.refunds or ()} for o in with_refunds},
         )
 
 
 _ITEM_COMPARE = ("product", "variant", "sku", "title", "quantity", "price", "discount")
-
-
-def _remove_unlisted(model: type[OrderItem] | type[Refund], listed: dict[int, set[str]]) -> None:
-    stale = model.objects.filter(order_id__in=list(listed))
-    for order_id, keep in listed.items():
-        stale = stale.exclude(order_id=order_id, platform_id__in=keep)
-    if stale.exists():
-        stale.delete()
 
 
 @transaction.atomic

@@ -148,6 +148,8 @@ def webhook_process(*, delivery_id: int) -> WebhookDelivery:
             delivery.status = WebhookDelivery.Status.FAILED
             delivery.error = f"{type(exc).__name__}: {exc}"[:2000]
             logger.warning("webhook failed", extra={"delivery_id": delivery.pk, "topic": delivery.topic})
+        if delivery.topic == "shop/redact" and delivery.status == WebhookDelivery.Status.PROCESSED:
+            return delivery  # the store's rows are gone, this delivery with them
         delivery.save(update_fields=["status", "attempts", "error", "processed_at"])
     return delivery
 
