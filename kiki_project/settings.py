@@ -309,14 +309,20 @@ KIKI_LTV_SCORE_TIMEOUT_MS = env_int("KIKI_LTV_SCORE_TIMEOUT_MS", 200)  # ml work
 KIKI_SHOPIFY_CLIENT_ID = env_str("KIKI_SHOPIFY_CLIENT_ID", "")
 KIKI_SHOPIFY_CLIENT_SECRET = env_str("KIKI_SHOPIFY_CLIENT_SECRET", "")
 KIKI_SHOPIFY_API_BASE = env_str("KIKI_SHOPIFY_API_BASE", "https://{shop}")  # {shop}: acme.myshopify.com
-KIKI_SHOPIFY_SCOPES = env_str("KIKI_SHOPIFY_SCOPES", "read_products,read_orders,read_customers,read_inventory")
+KIKI_SHOPIFY_SCOPES = env_str(
+    "KIKI_SHOPIFY_SCOPES", "read_products,read_orders,read_customers,read_inventory"
+)
 KIKI_BIGCOMMERCE_CLIENT_ID = env_str("KIKI_BIGCOMMERCE_CLIENT_ID", "")
 KIKI_BIGCOMMERCE_CLIENT_SECRET = env_str("KIKI_BIGCOMMERCE_CLIENT_SECRET", "")
 KIKI_BIGCOMMERCE_API_BASE = env_str("KIKI_BIGCOMMERCE_API_BASE", "https://api.bigcommerce.com")
 KIKI_BIGCOMMERCE_LOGIN_BASE = env_str("KIKI_BIGCOMMERCE_LOGIN_BASE", "https://login.bigcommerce.com")
 KIKI_WEBHOOK_MAX_BYTES = env_int("KIKI_WEBHOOK_MAX_BYTES", 1024 * 1024)  # larger deliveries get 413
+# Plain-http and loopback store URLs (the loopback fakes of tests and the make run sandbox); never in production.
+KIKI_STORES_ALLOW_HTTP = env_bool("KIKI_STORES_ALLOW_HTTP", not IS_PRODUCTION)
 KIKI_SYNC_LOOKBACK_MINUTES = env_int("KIKI_SYNC_LOOKBACK_MINUTES", 15)  # incremental overlap
-KIKI_SYNC_STALLED_MINUTES = env_int("KIKI_SYNC_STALLED_MINUTES", 10)  # a running sync silent this long resumes
+KIKI_SYNC_STALLED_MINUTES = env_int(
+    "KIKI_SYNC_STALLED_MINUTES", 10
+)  # a running sync silent this long resumes
 KIKI_RETENTION_WEBHOOK_DAYS = env_int("KIKI_RETENTION_WEBHOOK_DAYS", 90)
 KIKI_RETENTION_ORDER_MONTHS = env_int("KIKI_RETENTION_ORDER_MONTHS", 24)
 

@@ -8,7 +8,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.health import health
 from apps.governance.tenancy.views import handoff
-from apps.stores.views import shopify_callback, shopify_install, webhook
+from apps.stores.views import (
+    bigcommerce_auth,
+    bigcommerce_uninstall,
+    shopify_callback,
+    shopify_install,
+    webhook,
+)
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("apps.governance.api.auth_urls")),
@@ -44,6 +50,8 @@ urlpatterns = [
     path("webhooks/<str:platform>/<int:store_id>", webhook, name="webhook-store"),
     path("stores/connect/shopify", shopify_install, name="shopify-install"),
     path("stores/oauth/shopify/callback", shopify_callback, name="shopify-callback"),
+    path("stores/oauth/bigcommerce/auth", bigcommerce_auth, name="bigcommerce-auth"),
+    path("stores/oauth/bigcommerce/uninstall", bigcommerce_uninstall, name="bigcommerce-uninstall"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

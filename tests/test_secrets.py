@@ -14,9 +14,9 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from apps.core.crypto import CryptoError, KeyRing, generate_key, key_id_of
 from apps.core.logging import ContextFilter, JsonFormatter, RedactSecretsFilter, redact_text
 from apps.governance import services as governance
-from apps.core.crypto import CryptoError, KeyRing, generate_key, key_id_of
 from apps.governance.models import ApiKey, Secret
 from conftest import api_client_for
 

@@ -35,6 +35,9 @@ ANALYST_HIDDEN_MODELS = {
     ("governance", "secret"),
     ("authtoken", "token"),
     ("authtoken", "tokenproxy"),
+    # Raw webhook bodies and GDPR exports are personal data as the platforms sent it: Admins only.
+    ("stores", "webhookdelivery"),
+    ("stores", "dataexport"),
 }
 # Non-view permissions an Analyst holds (codename, app label). Later apps add theirs here.
 ANALYST_ACTIONS = {

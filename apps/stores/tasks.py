@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connection
-
 from apps.core.tasks import Queue, TransientError, kiki_task
+from apps.core.tenant_context import current_schema
 from apps.stores import services
 from apps.stores.models import StoreConnection, SyncRun
 from apps.stores.services import baseline, privacy, sync, webhooks
@@ -54,7 +53,7 @@ def poll_stores() -> int:
         queued += len(sync.sync_store_all(store=store, mode=SyncRun.Mode.INCREMENTAL, actor="beat"))
     for run_id in sync.stalled_runs():
         logger.warning("resuming a stalled sync", extra={"run_id": run_id})
-        run_sync.apply_async(kwargs={"run_id": run_id}, headers={"_schema_name": connection.schema_name})
+        run_sync.apply_async(kwargs={"run_id": run_id}, headers={"_schema_name": current_schema()})
     return queued
 
 

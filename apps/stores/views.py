@@ -10,7 +10,6 @@ finds nothing (404) and writes nothing.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.conf import settings
@@ -27,8 +26,6 @@ from apps.stores.metrics import WEBHOOKS
 from apps.stores.models import StoreConnection
 from apps.stores.services import connections
 from apps.stores.services.webhooks import webhook_receive
-
-STATE_KEY = "kiki_shopify_oauth_state"
 
 
 def _answer(platform: str, outcome: str, status: int, message: str) -> JsonResponse:
@@ -58,7 +55,11 @@ def webhook(request: HttpRequest, platform: str, store_id: int | None = None) ->
         return _answer(platform, "ping", 200, "")
     store = None
     if receiver.secret_per_store:
-        store = StoreConnection.objects.filter(pk=store_id, platform=platform).first()
+        store = (
+            StoreConnection.objects.filter(pk=store_id, platform=platform).first()
+            if store_id is not None
+            else None
+        )
         if store is None:
             return _answer(platform, "unknown_store", 404, "No such store in this workspace.")
     if not receiver.verify(headers, body, store.webhook_secret if store else ""):
@@ -94,32 +95,48 @@ def shopify_install(request: HttpRequest) -> HttpResponse:
         return error_response(
             request, status=403, code="permission_denied", message="Only an Admin connects stores."
         )
-    state = secrets.token_urlsafe(24)
-    request.session[STATE_KEY] = state
-    redirect_uri = request.build_absolute_uri(reverse("shopify-callback"))
     try:
-        url = connections.shopify_install_url(
-            shop=request.GET.get("shop", ""), redirect_uri=redirect_uri, state=state
+        url = connections.shopify_install_start(
+            shop=request.GET.get("shop", ""),
+            redirect_uri=request.build_absolute_uri(reverse("shopify-callback")),
+            actor=request.user.get_username(),
         )
     except StoresError as exc:
         return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
     return HttpResponseRedirect(url)
 
 
-@login_required
 @require_GET
 def shopify_callback(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("stores.add_storeconnection"):
-        return error_response(
-            request, status=403, code="permission_denied", message="Only an Admin connects stores."
-        )
+    """Shopify sends the merchant here: the state nonce we issued (bound to this workspace, the shop
+    and the Admin who started) and the query's HMAC decide, not who is signed in."""
     params = {k: v if len(v) > 1 or k.endswith("[]") else v[0] for k, v in request.GET.lists()}
     try:
-        store = connections.shopify_connect(
-            params=params,
-            expected_state=request.session.pop(STATE_KEY, None),
-            actor=request.user.get_username(),
+        store = connections.shopify_connect(params=params)
+    except StoresError as exc:
+        return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
+    return HttpResponseRedirect(reverse("admin:stores_storeconnection_change", args=[store.pk]))
+
+
+# --- BigCommerce app callbacks (its control panel installs and removes the app) -------------------------
+@require_GET
+def bigcommerce_auth(request: HttpRequest) -> HttpResponse:
+    try:
+        store = connections.bigcommerce_connect(
+            code=request.GET.get("code", ""),
+            context=request.GET.get("context", ""),
+            scope=request.GET.get("scope", ""),
+            redirect_uri=request.build_absolute_uri(reverse("bigcommerce-auth")),
         )
     except StoresError as exc:
         return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
     return HttpResponseRedirect(reverse("admin:stores_storeconnection_change", args=[store.pk]))
+
+
+@require_GET
+def bigcommerce_uninstall(request: HttpRequest) -> HttpResponse:
+    try:
+        connections.bigcommerce_uninstall(signed_payload_jwt=request.GET.get("signed_payload_jwt", ""))
+    except StoresError as exc:
+        return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
+    return JsonResponse({"status": "uninstalled"})

@@ -30,6 +30,6 @@ def get_tenant_by_slug(slug: str) -> Tenant | None:
 
 def current_tenant_base_url() -> str:
     """The base URL of the workspace whose schema is active (for links a platform calls back)."""
-    from django.db import connection
+    from apps.core.tenant_context import current_schema
 
-    return tenant_base_url(Tenant.objects.get(schema_name=connection.schema_name))
+    return tenant_base_url(Tenant.objects.get(schema_name=current_schema()))

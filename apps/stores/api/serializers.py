@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.stores.models import ZERO, Customer, Order, StoreConnection
+from apps.stores.models import ZERO, Baseline, Customer, Order, Product, StoreConnection, SyncRun, Variant
 from apps.stores.services import MAX_ORDERS_PER_CALL
 
 
@@ -14,9 +14,110 @@ def _money(**kwargs: Any) -> serializers.DecimalField:
 
 
 class StoreSerializer(serializers.ModelSerializer):
+    """A store; its credentials never leave the server."""
+
     class Meta:
         model = StoreConnection
-        fields = ["id", "platform", "name", "shop_domain", "currency", "status", "created_at"]
+        fields = [
+            "id",
+            "platform",
+            "name",
+            "shop_domain",
+            "currency",
+            "status",
+            "created_at",
+            "connected_at",
+            "granted_scopes",
+            "api_version",
+            "last_sync_at",
+            "last_error",
+        ]
+        read_only_fields = fields
+
+
+class StoreConnectSerializer(serializers.Serializer):
+    """Shopify: the shop's myshopify.com domain; the answer is the install URL to open (Shopify asks
+    the merchant, then calls us back). WooCommerce: the site's URL and a REST key pair (read/write).
+    BigCommerce stores are connected by installing our app from BigCommerce's control panel."""
+
+    platform = serializers.ChoiceField(choices=["shopify", "woocommerce"])
+    shop = serializers.CharField(max_length=255, required=False, help_text="Shopify: acme.myshopify.com")
+    store_url = serializers.CharField(
+        max_length=500, required=False, help_text="WooCommerce: https://shop.example.com"
+    )
+    consumer_key = serializers.CharField(max_length=200, required=False, write_only=True)
+    consumer_secret = serializers.CharField(max_length=200, required=False, write_only=True)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        needed = (
+            ("shop",) if data["platform"] == "shopify" else ("store_url", "consumer_key", "consumer_secret")
+        )
+        missing = {name: ["Required for this platform."] for name in needed if not data.get(name)}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return data
+
+
+class StoreConnectResultSerializer(serializers.Serializer):
+    install_url = serializers.CharField(required=False, help_text="Shopify: open it to approve the app.")
+    store = StoreSerializer(required=False, help_text="WooCommerce: the store, connecting.")
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="0–1 when the total is known."
+    )
+
+    class Meta:
+        model = SyncRun
+        fields = ["id", *SyncRun.SHOWN_FIELDS, "progress"]
+        read_only_fields = fields
+
+
+class SyncRequestSerializer(serializers.Serializer):
+    resource = serializers.ChoiceField(
+        choices=SyncRun.Resource.choices, required=False, help_text="Default: all, in order."
+    )
+    mode = serializers.ChoiceField(choices=SyncRun.Mode.choices, default=SyncRun.Mode.INCREMENTAL)
+
+
+class BaselineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Baseline
+        fields = [
+            "id",
+            "store",
+            "period_start",
+            "period_end",
+            "currency",
+            "revenue",
+            "gross_revenue",
+            "refunds",
+            "orders",
+            "cancelled_orders",
+            "average_order_value",
+            "unique_customers",
+            "repeat_customers",
+            "repeat_customer_rate",
+            "monthly",
+            "computed_at",
+        ]
+        read_only_fields = fields
+
+
+class VariantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Variant
+        fields = ["id", "platform_id", "sku", "title", "price", "inventory_quantity", "in_stock", "deleted"]
+        read_only_fields = fields
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    variants = VariantSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Product
+        fields = ["id", "store", "platform_id", "title", "url", "deleted", "platform_updated_at", "variants"]
         read_only_fields = fields
 
 

@@ -7,9 +7,11 @@ from typing import Any
 
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +20,7 @@ from apps.core.api.base import TenantViewSet, actor_name
 from apps.core.api.pagination import int_param_schema, positive_int_param
 from apps.stores import services
 from apps.stores.api import serializers as s
-from apps.stores.models import Customer, Order, StoreConnection
+from apps.stores.models import Customer, Order, Product, StoreConnection
 
 
 class FieldFilter(BaseFilterBackend):
@@ -87,8 +89,74 @@ def _order_input(item: dict[str, Any]) -> services.OrderInput:
 
 
 class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Stores. An Admin creates a manual one, or connects a Shopify or WooCommerce store; syncs and
+    the 12-month baseline are read here, and an Admin re-runs a sync."""
+
     queryset = StoreConnection.objects.order_by("name", "pk")
     serializer_class = s.StoreSerializer
+    action_permissions = {
+        "connect": "stores.add_storeconnection",
+        "syncs": "stores.view_syncrun",
+        "sync": "stores.add_syncrun",
+        "baseline": "stores.view_baseline",
+    }
+
+    @extend_schema(
+        request=s.StoreConnectSerializer,
+        responses={200: s.StoreConnectResultSerializer, 202: s.StoreConnectResultSerializer},
+    )
+    @action(detail=False, methods=["post"])
+    def connect(self, request: Request) -> Response:
+        data = s.StoreConnectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if v["platform"] == "shopify":
+            url = services.shopify_install_start(
+                shop=v["shop"],
+                redirect_uri=request.build_absolute_uri(reverse("shopify-callback")),
+                actor=actor_name(request),
+            )
+            return Response({"install_url": url})
+        store = services.woocommerce_connect(
+            store_url=v["store_url"],
+            consumer_key=v["consumer_key"],
+            consumer_secret=v["consumer_secret"],
+            actor=actor_name(request),
+        )
+        return Response({"store": s.StoreSerializer(store).data}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=s.SyncRunSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def syncs(self, request: Request, pk: str | None = None) -> Response:
+        """The store's sync runs, newest first (the last 50)."""
+        store = self.get_object()
+        runs = store.sync_runs.order_by("-created_at", "-pk")[:50]
+        return Response(s.SyncRunSerializer(runs, many=True).data)
+
+    @extend_schema(request=s.SyncRequestSerializer, responses={202: s.SyncRunSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def sync(self, request: Request, pk: str | None = None) -> Response:
+        """Run a sync now (Admins): one resource, or all in order; a run in flight is returned as is."""
+        store = self.get_object()
+        data = s.SyncRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        resources = [v["resource"]] if v.get("resource") else list(services.SYNC_RESOURCES)
+        runs = [
+            services.sync_request(store=store, resource=r, mode=v["mode"], actor=actor_name(request))
+            for r in resources
+        ]
+        return Response(s.SyncRunSerializer(runs, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=s.BaselineSerializer)
+    @action(detail=True, methods=["get"])
+    def baseline(self, request: Request, pk: str | None = None) -> Response:
+        """The store's current baseline (404 until the first one is computed)."""
+        store = self.get_object()
+        current = store.baselines.filter(is_current=True).first()
+        if current is None:
+            raise NotFound("No baseline yet: it is computed after the store's initial sync.")
+        return Response(s.BaselineSerializer(current).data)
 
     @extend_schema(request=s.StoreCreateSerializer, responses={201: s.StoreSerializer})
     def create(self, request: Request) -> Response:
@@ -146,3 +214,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
             "customers_changed": len(result.changed_customer_ids),
         }
         return Response(body, status=status.HTTP_200_OK)
+
+
+class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Products with their variants and stock, as the stores' platforms report them."""
+
+    queryset = Product.objects.prefetch_related("variants").order_by("title", "pk")
+    serializer_class = s.ProductSerializer
+    filter_backends = [FieldFilter]
+    filter_fields = ("store",)

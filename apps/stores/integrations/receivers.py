@@ -53,7 +53,18 @@ class ShopifyReceiver:
         )
 
 
-RECEIVERS: dict[str, Receiver] = {"shopify": ShopifyReceiver()}
+def _receivers() -> dict[str, Receiver]:
+    from apps.stores.integrations.bigcommerce.receiver import BigCommerceReceiver
+    from apps.stores.integrations.woocommerce.receiver import WooCommerceReceiver
+
+    return {
+        "shopify": ShopifyReceiver(),
+        "woocommerce": WooCommerceReceiver(),
+        "bigcommerce": BigCommerceReceiver(),
+    }
+
+
+RECEIVERS: dict[str, Receiver] = _receivers()
 
 
 def json_or_error(body: bytes) -> tuple[Any, str]:

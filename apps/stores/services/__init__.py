@@ -21,10 +21,13 @@ from apps.stores.services.catalog import (
 )
 from apps.stores.services.connections import (  # noqa: E402 - after the records it uses
     adapter_for,
+    bigcommerce_connect,
     credentials_of,
     shopify_connect,
+    shopify_install_start,
     shopify_install_url,
     store_finish_connect,
+    woocommerce_connect,
 )
 from apps.stores.services.orders import (
     CENT,
@@ -44,13 +47,17 @@ from apps.stores.services.orders import (
     orders_validate,
     store_create,
 )
+from apps.stores.services.sync import RESOURCE_ORDER as SYNC_RESOURCES  # noqa: E402
+from apps.stores.services.sync import sync_request  # noqa: E402
 
 __all__ = [
     "InventoryInput",
     "InventoryTransition",
     "ProductInput",
     "VariantInput",
+    "SYNC_RESOURCES",
     "adapter_for",
+    "bigcommerce_connect",
     "credentials_of",
     "customers_upsert",
     "in_stock",
@@ -58,8 +65,11 @@ __all__ = [
     "on_inventory_transition",
     "products_upsert",
     "shopify_connect",
+    "shopify_install_start",
     "shopify_install_url",
     "store_finish_connect",
+    "sync_request",
+    "woocommerce_connect",
     "CENT",
     "FUTURE_SKEW",
     "MAX_ORDERS_PER_CALL",

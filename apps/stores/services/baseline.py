@@ -100,7 +100,8 @@ def baseline_compute(*, store: StoreConnection, actor: str, now: datetime | None
         rows = cursor.fetchall()
     monthly = []
     all_customers: list[int] = []
-    totals = {"orders": 0, "cancelled": 0, "gross": ZERO, "refunds": ZERO}
+    total_orders = total_cancelled = 0
+    total_gross = total_refunds = ZERO
     for month, orders, cancelled, gross, refunds, customers in rows:
         figures = _figures(orders, gross, refunds, list(customers))
         monthly.append(
@@ -111,11 +112,11 @@ def baseline_compute(*, store: StoreConnection, actor: str, now: datetime | None
             }
         )
         all_customers.extend(customers)
-        totals["orders"] += orders
-        totals["cancelled"] += cancelled
-        totals["gross"] += gross
-        totals["refunds"] += refunds
-    overall = _figures(totals["orders"], totals["gross"], totals["refunds"], all_customers)
+        total_orders += orders
+        total_cancelled += cancelled
+        total_gross += gross
+        total_refunds += refunds
+    overall = _figures(total_orders, total_gross, total_refunds, all_customers)
     Baseline.objects.filter(store=store, is_current=True).update(is_current=False)
     return Baseline.objects.create(
         store=store,
@@ -126,7 +127,7 @@ def baseline_compute(*, store: StoreConnection, actor: str, now: datetime | None
         gross_revenue=overall["gross_revenue"],
         refunds=overall["refunds"],
         orders=overall["orders"],
-        cancelled_orders=totals["cancelled"],
+        cancelled_orders=total_cancelled,
         average_order_value=overall["average_order_value"],
         unique_customers=overall["unique_customers"],
         repeat_customers=overall["repeat_customers"],

@@ -190,7 +190,7 @@ def products_upsert(
                 }
                 for p in products
             ),
-            key=lambda r: r["platform_id"],
+            key=lambda r: str(r["platform_id"]),
         ),
         conflict=("store", "platform_id"),
         compare=("title", "url", "deleted", "platform_updated_at"),
@@ -224,7 +224,7 @@ def products_upsert(
             }
             for p, v in given
         ),
-        key=lambda r: r["platform_id"],
+        key=lambda r: str(r["platform_id"]),
     )
     variants_written = upsert(
         Variant,

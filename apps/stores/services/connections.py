@@ -9,6 +9,7 @@ baseline, then the store is ``active``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -16,8 +17,10 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -125,30 +128,52 @@ def shopify_install_url(*, shop: str, redirect_uri: str, state: str) -> str:
     return f"{shopify_api_base(shopify_shop_check(shop))}/admin/oauth/authorize?{query}"
 
 
+STATE_TTL_S = 600
+
+
+def _state_key(state: str) -> str:
+    return f"kiki:stores:oauth-state:{state}"
+
+
+def shopify_install_start(*, shop: str, redirect_uri: str, actor: str) -> str:
+    """The install URL, with a single-use state nonce bound to this workspace, the shop and the Admin
+    who started it (kept 10 minutes). The callback must bring it back."""
+    schema = require_tenant("connecting a store")
+    shop = shopify_shop_check(shop)
+    state = secrets.token_urlsafe(24)
+    cache.set(_state_key(state), {"schema": schema, "shop": shop, "actor": actor}, STATE_TTL_S)
+    return shopify_install_url(shop=shop, redirect_uri=redirect_uri, state=state)
+
+
+def _take_state(state: object, shop: str) -> str:
+    """The Admin who started the install, if ``state`` is one we issued here for this shop."""
+    schema = require_tenant("connecting a store")
+    bound = cache.get(_state_key(state)) if isinstance(state, str) and state else None
+    if bound is not None:
+        cache.delete(_state_key(str(state)))
+    if not bound or bound["schema"] != schema or bound["shop"] != shop:
+        raise StoresError(
+            ErrorCode.PERMISSION_DENIED, "This install link was not started here, or it expired; start again."
+        )
+    return str(bound["actor"])
+
+
 @transaction.atomic
 def shopify_connect(
-    *,
-    params: Mapping[str, str | Sequence[str]],
-    expected_state: str | None,
-    actor: str,
-    now: float | None = None,
+    *, params: Mapping[str, str | Sequence[str]], now: float | None = None
 ) -> StoreConnection:
-    """The OAuth callback: HMAC (hex, over the sorted query), a fresh timestamp, the state nonce
-    bound to the Admin's session and a real shop domain, then the code is exchanged for an
-    expiring offline token."""
+    """The OAuth callback: HMAC (hex, over the sorted query), a fresh timestamp, a real shop domain
+    and the single-use state nonce we issued for it, then the code is exchanged for an expiring
+    offline token."""
     require_tenant("connecting a store")
     from apps.stores.integrations.shopify.adapter import ShopifyAdapter, token_request
 
     shop = shopify_shop_check(str(params.get("shop") or ""))
-    state = params.get("state")
-    if not expected_state or not isinstance(state, str) or not secrets.compare_digest(state, expected_state):
-        raise StoresError(
-            ErrorCode.PERMISSION_DENIED, "This install link is not from your session; start again."
-        )
     if not shopify_query_valid(settings.KIKI_SHOPIFY_CLIENT_SECRET, params, now=now):
         raise StoresError(
             ErrorCode.PERMISSION_DENIED, "The callback's signature is invalid or too old; start again."
         )
+    actor = _take_state(params.get("state"), shop)
     base = shopify_api_base(shop)
     try:
         token = token_request(
@@ -160,6 +185,7 @@ def shopify_connect(
         info = ShopifyAdapter(api_base=base, access_token=token["access_token"]).shop()
     except PlatformError as exc:
         raise StoresError(ErrorCode.UPSTREAM, f"Shopify refused the connection: {exc}") from None
+    logger.info("shopify install completed", extra={"actor": actor})
     return _save_connecting(
         platform=StoreConnection.Platform.SHOPIFY,
         shop_domain=shop,
@@ -173,6 +199,132 @@ def shopify_connect(
         api_version=SHOPIFY_API_VERSION,
         expires_in=token.get("expires_in"),
     )
+
+
+# --- WooCommerce -----------------------------------------------------------------------------------------
+def store_url_check(url: str) -> str:
+    """A store's site URL: https (plain http only with ``KIKI_STORES_ALLOW_HTTP``, for loopback fakes),
+    no credentials or query in it, and never an address inside a private network (we would be
+    calling into our own infrastructure). The platform itself is reached later, by the connect task."""
+    url = (url or "").strip().rstrip("/")
+    parts = urlsplit(url)
+    problems = []
+    allowed = ("https", "http") if settings.KIKI_STORES_ALLOW_HTTP else ("https",)
+    if parts.scheme not in allowed:
+        problems.append("Use the store's https:// address.")
+    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        problems.append("Only the site's address, e.g. https://shop.example.com.")
+    elif _private_host(parts.hostname):
+        problems.append("A store on a private or local address cannot be reached from KIKI.")
+    if problems:
+        raise StoresError(ErrorCode.VALIDATION, problems[0], details={"store_url": problems})
+    return url
+
+
+def _private_host(host: str) -> bool:
+    """An IP literal (or localhost) that is not public; loopback is allowed with KIKI_STORES_ALLOW_HTTP."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" and not settings.KIKI_STORES_ALLOW_HTTP
+    if ip.is_loopback:
+        return not settings.KIKI_STORES_ALLOW_HTTP
+    return ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+
+
+@transaction.atomic
+def woocommerce_connect(
+    *, store_url: str, consumer_key: str, consumer_secret: str, actor: str
+) -> StoreConnection:
+    """An Admin pasted a WooCommerce REST key pair: stored encrypted, with a webhook secret of ours.
+    The connect task checks them against the store, registers the webhooks and syncs."""
+    require_tenant("connecting a store")
+    url = store_url_check(store_url)
+    errors = {}
+    if not consumer_key.startswith("ck_") or len(consumer_key) > 200:
+        errors["consumer_key"] = ["A WooCommerce consumer key starts with ck_."]
+    if not consumer_secret.startswith("cs_") or len(consumer_secret) > 200:
+        errors["consumer_secret"] = ["A WooCommerce consumer secret starts with cs_."]
+    if errors:
+        raise StoresError(ErrorCode.VALIDATION, "The key pair is not a WooCommerce key pair.", details=errors)
+    store = _save_connecting(
+        platform=StoreConnection.Platform.WOOCOMMERCE,
+        shop_domain=url,
+        name=urlsplit(url).hostname or url,
+        currency="USD",  # replaced by the store's own currency when the connect task reads it
+        credentials={"consumer_key": consumer_key, "consumer_secret": consumer_secret},
+        webhook_secret=new_webhook_secret(),
+    )
+    logger.info("woocommerce keys stored", extra={"store_id": store.pk, "actor": actor})
+    return store
+
+
+# --- BigCommerce ------------------------------------------------------------------------------------------
+@transaction.atomic
+def bigcommerce_connect(*, code: str, context: str, scope: str, redirect_uri: str) -> StoreConnection:
+    """The app's auth callback (BigCommerce's control panel installs the app): the code is exchanged
+    for the store's permanent token; ``context`` names the store (``stores/{hash}``)."""
+    require_tenant("connecting a store")
+    from apps.stores.integrations.bigcommerce.adapter import BigCommerceAdapter
+    from apps.stores.integrations.bigcommerce.oauth import store_hash_of, token_request
+
+    if not settings.KIKI_BIGCOMMERCE_CLIENT_ID:
+        raise StoresError(
+            ErrorCode.VALIDATION, "BigCommerce is not configured (KIKI_BIGCOMMERCE_CLIENT_ID is empty)."
+        )
+    try:
+        store_hash = store_hash_of(context)
+    except PlatformError as exc:
+        raise StoresError(ErrorCode.VALIDATION, f"Not a BigCommerce install callback: {exc}") from None
+    if not code:
+        raise StoresError(ErrorCode.VALIDATION, "Not a BigCommerce install callback: no code.")
+    try:
+        token = token_request(
+            login_base=settings.KIKI_BIGCOMMERCE_LOGIN_BASE,
+            client_id=settings.KIKI_BIGCOMMERCE_CLIENT_ID,
+            client_secret=settings.KIKI_BIGCOMMERCE_CLIENT_SECRET,
+            code=code,
+            context=context,
+            scope=scope,
+            redirect_uri=redirect_uri,
+        )
+        info = BigCommerceAdapter(
+            api_base=settings.KIKI_BIGCOMMERCE_API_BASE,
+            store_hash=store_hash,
+            access_token=token["access_token"],
+        ).shop()
+    except PlatformError as exc:
+        raise StoresError(ErrorCode.UPSTREAM, f"BigCommerce refused the connection: {exc}") from None
+    return _save_connecting(
+        platform=StoreConnection.Platform.BIGCOMMERCE,
+        shop_domain=store_hash,
+        name=info.name,
+        currency=info.currency,
+        credentials={"access_token": token["access_token"]},
+        scopes=str(token.get("scope", "")),
+        api_version="v3",
+    )
+
+
+def bigcommerce_uninstall(*, signed_payload_jwt: str) -> StoreConnection | None:
+    """The app's uninstall callback (a signed JWT naming the store)."""
+    require_tenant("uninstalling a store")
+    from apps.stores.integrations.bigcommerce.oauth import store_hash_of, verify_signed_payload_jwt
+    from apps.stores.services.webhooks import store_uninstalled
+
+    try:
+        claims = verify_signed_payload_jwt(
+            signed_payload_jwt,
+            client_id=settings.KIKI_BIGCOMMERCE_CLIENT_ID,
+            client_secret=settings.KIKI_BIGCOMMERCE_CLIENT_SECRET,
+        )
+        store_hash = store_hash_of(str(claims.get("sub", "")))
+    except PlatformError as exc:
+        raise StoresError(ErrorCode.PERMISSION_DENIED, f"Invalid signed payload: {exc}") from None
+    store = StoreConnection.objects.filter(
+        platform=StoreConnection.Platform.BIGCOMMERCE, shop_domain=store_hash
+    ).first()
+    return store_uninstalled(store=store, actor="bigcommerce") if store else None
 
 
 def _shopify_refresh(store: StoreConnection) -> None:
@@ -224,6 +376,25 @@ def adapter_for(store: StoreConnection, **options: Any) -> Adapter:
         return ShopifyAdapter(
             api_base=shopify_api_base(store.shop_domain), access_token=creds["access_token"], **options
         )
+    if store.platform == StoreConnection.Platform.BIGCOMMERCE:
+        from apps.stores.integrations.bigcommerce.adapter import BigCommerceAdapter
+
+        return BigCommerceAdapter(
+            api_base=settings.KIKI_BIGCOMMERCE_API_BASE,
+            store_hash=store.shop_domain,
+            access_token=creds["access_token"],
+            **options,
+        )
+    if store.platform == StoreConnection.Platform.WOOCOMMERCE:
+        from apps.stores.integrations.woocommerce.adapter import WooCommerceAdapter
+
+        return WooCommerceAdapter(
+            store_url=store.shop_domain,
+            consumer_key=creds["consumer_key"],
+            consumer_secret=creds["consumer_secret"],
+            webhook_secret=store.webhook_secret,
+            **options,
+        )
     raise StoresError(ErrorCode.VALIDATION, f"Store {store.pk} ({store.platform}) has no platform to reach.")
 
 
@@ -252,6 +423,8 @@ def store_finish_connect(*, store_id: int, actor: str) -> StoreConnection:
         return store
     adapter = adapter_for(store)
     try:
+        info = adapter.shop()
+        StoreConnection.objects.filter(pk=store.pk).update(currency=info.currency.upper()[:3])
         adapter.register_webhooks(address=webhook_address(store))
     except PlatformError as exc:
         if exc.transient:

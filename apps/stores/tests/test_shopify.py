@@ -69,11 +69,12 @@ def _callback_params(fake: FakeShopify, state: str, *, stamp: float | None = Non
 
 
 def _connected_store(fake: FakeShopify, schema: str) -> StoreConnection:
-    """A store connected through the real callback service (state checked, code exchanged)."""
+    """A store connected through the real services: install started (state issued), callback checked,
+    code exchanged."""
     with schema_context(schema):
-        return connections.shopify_connect(
-            params=_callback_params(fake, "s1"), expected_state="s1", actor="tests"
-        )
+        url = connections.shopify_install_start(shop=SHOP, redirect_uri="http://x/cb", actor="tests")
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        return connections.shopify_connect(params=_callback_params(fake, state))
 
 
 def _admin(info) -> Client:

@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -249,9 +250,12 @@ class FakeShopify:
         self, store: FakeStore, name: str, first: int, after: str | None, query: str | None
     ) -> dict[str, Any]:
         with store.lock:
-            items: list[Any] = list(
-                {"orders": store.orders, "products": store.products, "customers": store.customers}[name]
-            )
+            lists: dict[str, list[Any]] = {
+                "orders": store.orders,
+                "products": store.products,
+                "customers": store.customers,
+            }
+            items = list(lists[name])
         since = _SINCE.search(query or "")
         if since:
             floor = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
@@ -262,7 +266,12 @@ class FakeShopify:
             key = (datetime.fromisoformat(stamp), pk)
             items = [i for i in items if (i.updated_at, i.id) > key]
         page, more = items[:first], len(items) > first
-        render = {"orders": self._order, "products": self._product, "customers": self._customer}[name]
+        renderers: dict[str, Callable[[FakeStore, Any], dict[str, Any]]] = {
+            "orders": self._order,
+            "products": self._product,
+            "customers": self._customer,
+        }
+        render = renderers[name]
         end = None
         if page:
             last = page[-1]
