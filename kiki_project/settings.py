@@ -279,6 +279,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "apps.governance.roles.ROLE_CHOICES",
         "ReportKindEnum": "apps.governance.models.ReportRun.Kind",
         "PrincipalKindEnum": "apps.governance.api.serializers.PRINCIPAL_KINDS",
+        "StoreStatusEnum": "apps.stores.models.StoreConnection.Status",
+        "SyncRunStateEnum": "apps.stores.models.SyncRun.State",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

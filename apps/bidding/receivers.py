@@ -26,3 +26,19 @@ def rescore_customers_after_orders(
             )
     except Exception:
         logger.exception("could not enqueue LTV re-scoring of %d customer(s)", len(customer_ids))
+
+
+def train_after_store_connected(sender: Any, *, schema: str, store_id: int, **kwargs: Any) -> None:
+    """``stores.services.store_connected`` → a workspace without an LTV model gets one trained on the
+    history that just arrived (a run already in flight, or too little data, is fine: nothing to do)."""
+    from apps.bidding.services import active_ltv_model, ltv_training_request
+    from apps.core.errors import KikiError
+
+    try:
+        with schema_context(schema):
+            if active_ltv_model() is None:
+                ltv_training_request(actor=f"store-connected:{store_id}")
+    except KikiError as exc:
+        logger.info("no LTV training after store %s connected: %s", store_id, exc.message)
+    except Exception:
+        logger.exception("could not request LTV training after store %s connected", store_id)

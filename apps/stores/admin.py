@@ -5,16 +5,31 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from apps.core.admin import TenantOnlyAdmin
 from apps.stores import services
 from apps.stores.errors import StoresError
-from apps.stores.models import Customer, Order, StoreConnection
+from apps.stores.models import (
+    Customer,
+    DataExport,
+    InventoryEvent,
+    Order,
+    Product,
+    StoreConnection,
+    SyncRun,
+    Variant,
+    WebhookDelivery,
+)
 
 
 class StoreCreateForm(forms.ModelForm):
@@ -24,29 +39,366 @@ class StoreCreateForm(forms.ModelForm):
         help_texts = {"currency": "ISO 4217, e.g. USD. A manual store: orders come through the API or here."}
 
 
+def progress_bar(run: SyncRun | None) -> str:
+    """A sync run's state as a person reads it: a bar when the total is known, the counts always."""
+    if run is None:
+        return "–"
+    label = f"{run.get_state_display()} · {run.get_mode_display().lower()} {run.resource} · {run.pages} pages · {run.items} items"
+    if run.error:
+        label += f" · {run.error[:120]}"
+    done = run.progress
+    if done is None:
+        return format_html('<span class="kiki-sync">{}</span>', label)
+    return format_html(
+        '<progress value="{}" max="100" style="width:140px"></progress> <span class="kiki-sync">{}</span>',
+        round(done * 100),
+        label,
+    )
+
+
+class SyncRunInline(admin.TabularInline):
+    model = SyncRun
+    fields = ["resource", "mode", "sync_progress", "created_at", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-created_at", "-pk"]
+    verbose_name_plural = "sync runs (newest first)"
+
+    @admin.display(description="progress")
+    def sync_progress(self, obj: SyncRun) -> str:
+        return progress_bar(obj)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SyncRun]:
+        return super().get_queryset(request).order_by("-created_at", "-pk")
+
+
+class ConnectShopifyForm(forms.Form):
+    shop = forms.CharField(label="Shop", help_text="acme.myshopify.com", max_length=255)
+
+
+class ConnectWooCommerceForm(forms.Form):
+    store_url = forms.CharField(label="Store URL", help_text="https://shop.example.com", max_length=500)
+    consumer_key = forms.CharField(
+        label="Consumer key", help_text="ck_… (WooCommerce → Settings → Advanced → REST API)"
+    )
+    consumer_secret = forms.CharField(label="Consumer secret", widget=forms.PasswordInput, help_text="cs_…")
+
+
 @admin.register(StoreConnection)
 class StoreConnectionAdmin(TenantOnlyAdmin):
-    list_display = ["name", "platform", "shop_domain", "currency", "status", "created_at"]
+    """Stores: a manual one is added here; Shopify and WooCommerce ones are connected from "Connect a
+    store"; BigCommerce ones by installing our app from BigCommerce. Credentials are never shown."""
+
+    list_display = ["name", "platform", "shop_domain", "currency", "status", "latest_sync", "last_sync_at"]
     list_filter = ["platform", "status"]
     search_fields = ["name", "shop_domain"]
     form = StoreCreateForm
+    inlines = [SyncRunInline]
+    actions = ["sync_incremental", "sync_full"]
+    shown = [
+        "platform",
+        "name",
+        "shop_domain",
+        "currency",
+        "status",
+        "created_at",
+        "connected_at",
+        "granted_scopes",
+        "api_version",
+        "last_sync_at",
+        "last_error",
+        "baseline_summary",
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is not None:
-            return ["platform", "name", "shop_domain", "currency", "status", "created_at"]
-        return []
+        return self.shown if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.shown if obj is not None else ["name", "currency"]
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.inlines if obj is not None and obj.is_connected else []
+
+    @admin.display(description="latest sync")
+    def latest_sync(self, obj: StoreConnection) -> str:
+        return progress_bar(obj.sync_runs.order_by("-created_at", "-pk").first())
+
+    @admin.display(description="baseline (12 months before KIKI)")
+    def baseline_summary(self, obj: StoreConnection) -> str:
+        current = obj.baselines.filter(is_current=True).first()
+        if current is None:
+            return "Not computed yet (after the initial sync)."
+        return format_html(
+            "{} – {}: revenue {} {} from {} orders (AOV {}), {} customers, repeat rate {}%",
+            current.period_start.date(),
+            current.period_end.date(),
+            current.revenue,
+            current.currency,
+            current.orders,
+            current.average_order_value,
+            current.unique_customers,
+            round(current.repeat_customer_rate * 100, 1),
+        )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # connectors (a later issue) change stores; here they are created and viewed
+        return False  # a store changes through its platform (connect, sync, webhooks), never by hand
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # orders and customers PROTECT their store
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("stores.add_syncrun"))
+
+    def _sync(self, request: HttpRequest, queryset: QuerySet[StoreConnection], mode: str) -> None:
+        queued = 0
+        for store in queryset.exclude(platform=StoreConnection.Platform.MANUAL):
+            try:
+                queued += len(
+                    services.sync_store_all(store=store, mode=mode, actor=request.user.get_username())
+                )
+            except StoresError as exc:
+                self.message_user(request, f"{store}: {exc.message}", messages.ERROR)
+        self.message_user(
+            request, f"{queued} sync run(s) queued; their progress shows on each store.", messages.SUCCESS
+        )
+
+    @admin.action(description="Sync now (changes since the last sync)", permissions=["sync"])
+    def sync_incremental(self, request: HttpRequest, queryset: QuerySet[StoreConnection]) -> None:
+        self._sync(request, queryset, SyncRun.Mode.INCREMENTAL)
+
+    @admin.action(description="Full re-sync", permissions=["sync"])
+    def sync_full(self, request: HttpRequest, queryset: QuerySet[StoreConnection]) -> None:
+        self._sync(request, queryset, SyncRun.Mode.FULL)
 
     def save_model(self, request: HttpRequest, obj: StoreConnection, form: Any, change: bool) -> None:
         created = services.store_create(
             name=obj.name, currency=obj.currency, actor=request.user.get_username()
         )
         obj.pk = created.pk
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "connect/",
+                self.admin_site.admin_view(self.connect_view),
+                name="stores_storeconnection_connect",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        can = request.user.has_perm("stores.add_storeconnection")
+        return super().changelist_view(request, {**(extra_context or {}), "can_connect": can})
+
+    def connect_view(self, request: HttpRequest) -> HttpResponse:
+        """Connect a store: Shopify (OAuth, Shopify asks the merchant), WooCommerce (a REST key pair)."""
+        if not request.user.has_perm("stores.add_storeconnection"):
+            raise PermissionDenied
+        shopify = ConnectShopifyForm(
+            request.POST if request.POST.get("platform") == "shopify" else None, prefix="shopify"
+        )
+        woo = ConnectWooCommerceForm(
+            request.POST if request.POST.get("platform") == "woocommerce" else None, prefix="woo"
+        )
+        if request.method == "POST" and shopify.is_bound and shopify.is_valid():
+            return HttpResponseRedirect(
+                f"{reverse('shopify-install')}?{urlencode({'shop': shopify.cleaned_data['shop']})}"
+            )
+        if request.method == "POST" and woo.is_bound and woo.is_valid():
+            try:
+                store = services.woocommerce_connect(actor=request.user.get_username(), **woo.cleaned_data)
+            except StoresError as exc:
+                for field, problems in exc.details.items():
+                    woo.add_error(field if field in woo.fields else None, problems)
+                if not exc.details:
+                    woo.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request, "Keys stored; the store syncs in the background.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(reverse("admin:stores_storeconnection_change", args=[store.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Connect a store",
+            "opts": self.model._meta,
+            "shopify": shopify,
+            "woo": woo,
+            "bigcommerce_auth": request.build_absolute_uri(reverse("bigcommerce-auth")),
+            "bigcommerce_uninstall": request.build_absolute_uri(reverse("bigcommerce-uninstall")),
+        }
+        return TemplateResponse(request, "admin/stores/storeconnection/connect.html", context)
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(TenantOnlyAdmin):
+    list_display = [
+        "id",
+        "store",
+        "resource",
+        "mode",
+        "sync_progress",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["state", "resource", "mode", "store"]
+    list_select_related = ["store"]
+    readonly_fields = [*SyncRun.SHOWN_FIELDS, "sync_progress"]
+
+    @admin.display(description="progress")
+    def sync_progress(self, obj: SyncRun) -> str:
+        return progress_bar(obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # a run is requested from its store (action) or the API
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(TenantOnlyAdmin):
+    """Verified deliveries (Admins only: their bodies are the platform's data, personal data included).
+    A failed one shows its error; "Replay" processes it again."""
+
+    list_display = ["received_at", "store", "topic", "delivery_id", "status", "attempts", "error_short"]
+    list_filter = ["status", "platform", "topic", "store"]
+    list_select_related = ["store"]
+    search_fields = ["delivery_id", "topic"]
+    readonly_fields = [
+        "store",
+        "platform",
+        "topic",
+        "delivery_id",
+        "status",
+        "attempts",
+        "error",
+        "received_at",
+        "processed_at",
+        "headers",
+        "body",
+    ]
+    exclude = ["raw_body", "signature_valid"]
+    actions = ["replay"]
+
+    @admin.display(description="error")
+    def error_short(self, obj: WebhookDelivery) -> str:
+        return obj.error[:120]
+
+    @admin.display(description="body")
+    def body(self, obj: WebhookDelivery) -> str:
+        return bytes(obj.raw_body)[:20000].decode("utf-8", "replace")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # retention removes them after 90 days
+
+    @admin.action(description="Replay the selected failed deliveries", permissions=["change"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        replayed = 0
+        for delivery in queryset.filter(status=WebhookDelivery.Status.FAILED):
+            services.webhook_replay(delivery=delivery, actor=request.user.get_username())
+            replayed += 1
+        self.message_user(request, f"{replayed} failed delivery(ies) queued again.", messages.SUCCESS)
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    fields = ["sku", "title", "price", "inventory_quantity", "in_stock", "deleted"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+@admin.register(Product)
+class ProductAdmin(TenantOnlyAdmin):
+    list_display = ["title", "store", "platform_id", "variants_in_stock", "deleted", "platform_updated_at"]
+    list_filter = ["store", "deleted"]
+    search_fields = ["title", "platform_id", "variants__sku"]
+    readonly_fields = ["store", "platform_id", "title", "url", "deleted", "platform_updated_at"]
+    inlines = [VariantInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
+        return super().get_queryset(request).select_related("store").prefetch_related("variants")
+
+    @admin.display(description="variants in stock")
+    def variants_in_stock(self, obj: Product) -> str:
+        variants = list(obj.variants.all())
+        return f"{sum(v.in_stock for v in variants)} / {len(variants)}"
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # products come from the platform
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(InventoryEvent)
+class InventoryEventAdmin(TenantOnlyAdmin):
+    list_display = ["occurred_at", "variant", "in_stock", "previous_quantity", "new_quantity", "source"]
+    list_filter = ["in_stock", "source"]
+    list_select_related = ["variant"]
+    readonly_fields = ["variant", "in_stock", "previous_quantity", "new_quantity", "source", "occurred_at"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DataExport)
+class DataExportAdmin(TenantOnlyAdmin):
+    """A customer's data for a GDPR request (Admins only); download it to answer the request."""
+
+    list_display = ["created_at", "store", "customer_platform_id", "request_reference", "download"]
+    readonly_fields = ["store", "customer_platform_id", "request_reference", "created_at", "download"]
+    exclude = ["data"]
+
+    @admin.display(description="file")
+    def download(self, obj: DataExport) -> str:
+        url = reverse("admin:stores_dataexport_download", args=[obj.pk])
+        return format_html('<a href="{}">Download JSON</a>', url)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:pk>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="stores_dataexport_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        export = DataExport.objects.get(pk=pk)
+        response = JsonResponse(export.data, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = (
+            f'attachment; filename="customer-{export.customer_platform_id}-data.json"'
+        )
+        return response
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Customer)

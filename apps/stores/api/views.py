@@ -128,10 +128,10 @@ class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     @extend_schema(request=None, responses=s.SyncRunSerializer(many=True))
     @action(detail=True, methods=["get"])
     def syncs(self, request: Request, pk: str | None = None) -> Response:
-        """The store's sync runs, newest first (the last 50)."""
+        """The store's sync runs, newest first (paginated like every list)."""
         store = self.get_object()
-        runs = store.sync_runs.order_by("-created_at", "-pk")[:50]
-        return Response(s.SyncRunSerializer(runs, many=True).data)
+        page = self.paginate_queryset(store.sync_runs.order_by("-created_at", "-pk"))
+        return self.get_paginated_response(s.SyncRunSerializer(page, many=True).data)
 
     @extend_schema(request=s.SyncRequestSerializer, responses={202: s.SyncRunSerializer(many=True)})
     @action(detail=True, methods=["post"])

@@ -45,10 +45,12 @@ from apps.stores.services.orders import (
     customers_upsert,
     orders_upsert,
     orders_validate,
+    store_connected,
     store_create,
 )
 from apps.stores.services.sync import RESOURCE_ORDER as SYNC_RESOURCES  # noqa: E402
-from apps.stores.services.sync import sync_request  # noqa: E402
+from apps.stores.services.sync import sync_request, sync_store_all  # noqa: E402
+from apps.stores.services.webhooks import webhook_replay  # noqa: E402
 
 __all__ = [
     "InventoryInput",
@@ -69,6 +71,8 @@ __all__ = [
     "shopify_install_url",
     "store_finish_connect",
     "sync_request",
+    "sync_store_all",
+    "webhook_replay",
     "woocommerce_connect",
     "CENT",
     "FUTURE_SKEW",
@@ -83,6 +87,7 @@ __all__ = [
     "customer_set_ltv",
     "customers_orders_changed",
     "orders_upsert",
+    "store_connected",
     "orders_validate",
     "store_create",
 ]

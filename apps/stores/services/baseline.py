@@ -49,7 +49,7 @@ SELECT month,
        count(*) FILTER (WHERE cancelled_at IS NOT NULL) AS cancelled,
        coalesce(sum(total) FILTER (WHERE cancelled_at IS NULL), 0) AS gross,
        coalesce(sum(least(refunded, total)) FILTER (WHERE cancelled_at IS NULL), 0) AS refunds,
-       array_remove(array_agg(customer_id) FILTER (WHERE cancelled_at IS NULL), NULL) AS customers
+       coalesce(array_remove(array_agg(customer_id) FILTER (WHERE cancelled_at IS NULL), NULL), '{{}}') AS customers
 FROM counted GROUP BY month ORDER BY month
 """
 

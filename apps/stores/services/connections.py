@@ -443,5 +443,11 @@ def store_finish_connect(*, store_id: int, actor: str) -> StoreConnection:
     baseline.baseline_compute(store=store, actor=actor)
     StoreConnection.objects.filter(pk=store.pk).update(status=StoreConnection.Status.ACTIVE, last_error="")
     store.refresh_from_db()
+    from apps.stores.services.orders import store_connected
+
+    schema = require_tenant("connecting a store")
+    transaction.on_commit(
+        lambda: store_connected.send(sender=StoreConnection, schema=schema, store_id=store.pk)
+    )
     logger.info("store connected", extra={"store_id": store.pk, "platform": store.platform})
     return store

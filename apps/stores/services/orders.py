@@ -33,6 +33,9 @@ CENT = Decimal("0.01")
 # Sent after commit with ``schema`` (str) and ``customer_ids`` (sorted list[int]): the customers whose
 # purchase history (orders, dates, net values, cancellations) changed in that transaction.
 customers_orders_changed = Signal()
+# Sent after commit with ``schema`` and ``store_id`` when a store's initial sync is done: a new purchase
+# history arrived at once (bidding trains an LTV model on it when the workspace has none).
+store_connected = Signal()
 
 
 # --- stores -------------------------------------------------------------------------------------
