@@ -60,4 +60,16 @@ app.conf.beat_schedule = {
         "schedule": crontab(day_of_week="sunday", hour=3, minute=0),
         "args": ("bidding.train_ltv_scheduled",),
     },
+    # Stores: an incremental sync of every connected store hourly (what missed webhooks left out; runs
+    # left behind by a dead worker resume), and retention daily.
+    "stores-poll": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(minute=7),
+        "args": ("stores.poll_stores",),
+    },
+    "stores-retention": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(hour=4, minute=15),
+        "args": ("stores.apply_retention",),
+    },
 }

@@ -318,6 +318,7 @@ KIKI_BIGCOMMERCE_CLIENT_ID = env_str("KIKI_BIGCOMMERCE_CLIENT_ID", "")
 KIKI_BIGCOMMERCE_CLIENT_SECRET = env_str("KIKI_BIGCOMMERCE_CLIENT_SECRET", "")
 KIKI_BIGCOMMERCE_API_BASE = env_str("KIKI_BIGCOMMERCE_API_BASE", "https://api.bigcommerce.com")
 KIKI_BIGCOMMERCE_LOGIN_BASE = env_str("KIKI_BIGCOMMERCE_LOGIN_BASE", "https://login.bigcommerce.com")
+KIKI_SANDBOX_SHOP = env_str("KIKI_SANDBOX_SHOP", "")  # set by `make run`: the demo connects this fake shop
 KIKI_WEBHOOK_MAX_BYTES = env_int("KIKI_WEBHOOK_MAX_BYTES", 1024 * 1024)  # larger deliveries get 413
 # Plain-http and loopback store URLs (the loopback fakes of tests and the make run sandbox); never in production.
 KIKI_STORES_ALLOW_HTTP = env_bool("KIKI_STORES_ALLOW_HTTP", not IS_PRODUCTION)

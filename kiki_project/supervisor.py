@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -150,6 +151,41 @@ def children(env: dict[str, str], data_dir: Path) -> list[Child]:
     return [Child(name, argv, COLOURS[i % len(COLOURS)]) for i, (name, argv) in enumerate(specs)]
 
 
+def sandbox_child(env: dict[str, str]) -> Child | None:
+    """The sandbox Shopify (a loopback fake shop), started before the demo is seeded, which connects
+    to it. Off with KIKI_SANDBOX=0, or when a real Shopify app is configured."""
+    if env.get("KIKI_SANDBOX", "1") == "0" or env.get("KIKI_SHOPIFY_CLIENT_ID"):
+        return None
+    from apps.stores.integrations.fakes.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_SHOP
+
+    port = int(env.get("KIKI_SANDBOX_PORT", "8799"))
+    env.update(
+        KIKI_SANDBOX_SHOP=SANDBOX_SHOP,
+        KIKI_SHOPIFY_CLIENT_ID=SANDBOX_CLIENT_ID,
+        KIKI_SHOPIFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        KIKI_SHOPIFY_API_BASE=f"http://127.0.0.1:{port}/shops/{{shop}}",
+        KIKI_STORES_ALLOW_HTTP="1",
+    )
+    child = Child(
+        "shop", [PY, "-m", "apps.stores.integrations.fakes.sandbox", "--port", str(port)], COLOURS[4]
+    )
+    say(f"starting the sandbox Shopify on 127.0.0.1:{port}…")
+    child.start(env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if child.proc is not None and child.proc.poll() is not None:
+            say("the sandbox Shopify did not start; the demo gets a manual store instead")
+            env.pop("KIKI_SANDBOX_SHOP")
+            return None
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return child
+        except OSError:
+            time.sleep(0.3)
+    say("the sandbox Shopify did not answer within 120 s")
+    return None
+
+
 def supervise(group: list[Child], env: dict[str, str]) -> int:
     stopping = threading.Event()
 
@@ -159,7 +195,8 @@ def supervise(group: list[Child], env: dict[str, str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     for child in group:
-        child.start(env)
+        if child.proc is None:
+            child.start(env)
     exit_code = 0
     while not stopping.is_set():
         for child in group:
@@ -215,6 +252,7 @@ def main() -> int:
         return 2
     say(f"services: {stack.describe()}")
     env = build_env(stack.database_url, stack.redis_url, data_dir)
+    sandbox = sandbox_child(env)
     os.environ.update(env)
     manage = [PY, str(ROOT / "manage.py")]
     run_step("migrating (public, tenant template, tenants)…", [*manage, "kiki_bootstrap"], env)
@@ -227,7 +265,7 @@ def main() -> int:
     run_step("seeding the demo workspace…", [*manage, "seed_demo"], env)
     public = public_address(env, production=env.get("KIKI_ENV") == "production")
     site, demo = public.url(), public.url(f"demo.{public.domain}")
-    group = children(env, data_dir)
+    group = children(env, data_dir) + ([sandbox] if sandbox else [])
     say(f"ready in {time.monotonic() - started:.1f}s (web listens on {bind_address(env)})")
     say(f"  public site + signup : {site}/")
     say(f"  health               : {site}/health   metrics: {site}/metrics")
@@ -237,6 +275,8 @@ def main() -> int:
     try:
         return supervise(group, env)
     finally:
+        if sandbox is not None:
+            sandbox.signal(signal.SIGTERM)
         stack.close()
 
 

@@ -58,7 +58,7 @@ def progress_bar(run: SyncRun | None) -> str:
 
 class SyncRunInline(admin.TabularInline):
     model = SyncRun
-    fields = ["resource", "mode", "sync_progress", "created_at", "finished_at"]
+    fields = ("resource", "mode", "sync_progress", "created_at", "finished_at")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -311,7 +311,7 @@ class WebhookDeliveryAdmin(TenantOnlyAdmin):
 
 class VariantInline(admin.TabularInline):
     model = Variant
-    fields = ["sku", "title", "price", "inventory_quantity", "in_stock", "deleted"]
+    fields = ("sku", "title", "price", "inventory_quantity", "in_stock", "deleted")
     readonly_fields = fields
     extra = 0
     max_num = 0

@@ -119,6 +119,9 @@ def customer_ids_with_ltv() -> list[int]:
     )
 
 
-def store_exists(*, name: str) -> bool:
+def store_exists(
+    *, name: str | None = None, platform: str | None = None, shop_domain: str | None = None
+) -> bool:
     require_tenant("reading stores")
-    return StoreConnection.objects.filter(name=name).exists()
+    given = {"name": name, "platform": platform, "shop_domain": shop_domain}
+    return StoreConnection.objects.filter(**{k: v for k, v in given.items() if v is not None}).exists()

@@ -342,6 +342,8 @@ def customers_upsert(*, store: StoreConnection, customers: Sequence[CustomerInpu
 # A customer's purchase history, one rule for the stored aggregates, LTV training and the bid-time path:
 # non-cancelled orders count, at their net value (total − total_refunded); several orders on one UTC
 # day are ONE purchase (``purchase_days``; ``first_order_value`` is the first day's net value).
+# A customer without an acquisition source takes the first ``utm_source`` seen on its orders (first
+# touch); one given by the store or an integrator is never overwritten.
 _AGGREGATES_SQL = """
 WITH touched(id) AS (SELECT unnest(%(ids)s::bigint[])),
 days AS (
@@ -351,6 +353,12 @@ days AS (
     FROM {order} o JOIN touched t ON t.id = o.customer_id
     WHERE o.cancelled_at IS NULL
 ),
+first_touch AS (
+    SELECT DISTINCT ON (o.customer_id) o.customer_id, o.utm_source
+    FROM {order} o JOIN touched t ON t.id = o.customer_id
+    WHERE o.utm_source <> ''
+    ORDER BY o.customer_id, o.placed_at, o.id
+),
 agg AS (
     SELECT t.id,
            min(d.placed_at) AS first_order_at,
@@ -358,20 +366,25 @@ agg AS (
            count(d.customer_id) AS orders_count,
            count(DISTINCT d.day) AS purchase_days,
            coalesce(sum(d.net), 0) AS total_spent,
-           coalesce(sum(d.net) FILTER (WHERE d.day = d.first_day), 0) AS first_order_value
-    FROM touched t LEFT JOIN days d ON d.customer_id = t.id
+           coalesce(sum(d.net) FILTER (WHERE d.day = d.first_day), 0) AS first_order_value,
+           max(f.utm_source) AS first_touch
+    FROM touched t LEFT JOIN days d ON d.customer_id = t.id LEFT JOIN first_touch f ON f.customer_id = t.id
     GROUP BY t.id
 )
 UPDATE {customer} c
 SET first_order_at = agg.first_order_at, last_order_at = agg.last_order_at,
     orders_count = agg.orders_count, purchase_days = agg.purchase_days,
-    total_spent = agg.total_spent, first_order_value = agg.first_order_value, updated_at = %(now)s
+    total_spent = agg.total_spent, first_order_value = agg.first_order_value,
+    acquisition_source = CASE WHEN c.acquisition_source = '' THEN coalesce(left(agg.first_touch, 100), '')
+                              ELSE c.acquisition_source END,
+    updated_at = %(now)s
 FROM agg
 WHERE c.id = agg.id
-  AND (c.first_order_at, c.last_order_at, c.orders_count, c.purchase_days, c.total_spent, c.first_order_value)
+  AND ((c.first_order_at, c.last_order_at, c.orders_count, c.purchase_days, c.total_spent, c.first_order_value)
       IS DISTINCT FROM
       (agg.first_order_at, agg.last_order_at, agg.orders_count, agg.purchase_days, agg.total_spent,
        agg.first_order_value)
+       OR (c.acquisition_source = '' AND coalesce(agg.first_touch, '') <> ''))
 """
 
 

@@ -261,6 +261,60 @@ class FakeStore:
         self.orders_by_id[oid] = order
         return order
 
+    @classmethod
+    def from_purchases(
+        cls,
+        purchases: list[tuple[int, datetime, Decimal]],
+        *,
+        channels: list[str] | None = None,
+        products: int = 24,
+        seed: int = 7,
+        **kwargs: str,
+    ) -> FakeStore:
+        """A store whose customers buy as given: (customer index, time, amount) per purchase, each
+        one order of one line at that amount; a customer's channel (if given) is the ``utm_source`` of
+        its landing pages. For a sandbox whose purchase patterns mean something to the LTV model."""
+        store = cls.generate(orders=0, customers=0, products=products, seed=seed)
+        store.name, store.domain = kwargs.get("name", store.name), kwargs.get("domain", store.domain)
+        store.currency = kwargs.get("currency", store.currency)
+        rng = random.Random(seed)  # noqa: S311 - generated shop data, not secrets
+        ids: dict[int, int] = {}
+        variants = [v for p in store.products for v in p.variants]
+        for index, when, amount in sorted(purchases, key=lambda p: p[1]):
+            if index not in ids:
+                cid = store.next_id("customer")
+                customer = FakeCustomer(
+                    cid, f"shopper{cid}@example.com", rng.choice(WORDS), f"Buyer{cid}", when, when, True
+                )
+                store.customers.append(customer)
+                store.customers_by_id[cid] = customer
+                ids[index] = cid
+            v = rng.choice(variants)
+            source = channels[index] if channels else ""
+            landing = f"/products/{rng.choice(store.products).handle}"
+            if source:
+                landing += f"?utm_source={source}&utm_medium=paid&utm_campaign=always-on"
+            oid = store.next_id("order")
+            line = FakeLine(store.next_id("line"), v.product_id, v.id, v.sku, v.sku, 1, amount)
+            order = FakeOrder(
+                oid,
+                oid,
+                ids[index],
+                when,
+                when,
+                [line],
+                amount,
+                Decimal("0.00"),
+                Decimal("0.00"),
+                Decimal("0.00"),
+                amount,
+                landing,
+                "",
+            )
+            store.orders.append(order)
+            store.orders_by_id[oid] = order
+        return store
+
     # --- live changes (what the shop does while we are connected) ------------------------------------
     def add_order(self, *, rng: random.Random | None = None, when: datetime | None = None) -> FakeOrder:
         with self.lock:

@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from apps.stores.integrations.fakes.server import FakeServer, Reply, Request
 from apps.stores.integrations.fakes.store import FakeOrder, FakeProduct, FakeStore
-from apps.stores.integrations.signatures import shopify_webhook_signature
+from apps.stores.integrations.signatures import shopify_query_hmac, shopify_webhook_signature
 
 _ROOT = re.compile(r"\{\s*(\w+)\s*[({]")
 _SINCE = re.compile(r"updated_at:>='([^']+)'")
@@ -78,12 +79,13 @@ class FakeShopify:
         *,
         client_id: str = "fake-client-id",
         client_secret: str = "fake-client-secret",  # noqa: S107 - the fake app's, known to tests and the sandbox
+        port: int = 0,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.shops: dict[str, FakeShop] = {}
         self.lock = threading.RLock()
-        self.server = FakeServer(self)
+        self.server = FakeServer(self, port=port)
 
     # --- set-up --------------------------------------------------------------------------------------
     def add_shop(self, domain: str, store: FakeStore) -> FakeShop:
@@ -111,7 +113,7 @@ class FakeShopify:
             return Reply(404, {"errors": "Not Found"})
         shop, path = self.shops[match.group(1)], match.group(2)
         if path == "/admin/oauth/authorize":
-            return Reply(200, {"authorize": "the merchant would approve here"})
+            return self._authorize(match.group(1), request)
         if path == "/admin/oauth/access_token" and request.method == "POST":
             return self._token(shop, request)
         if re.match(r"^/admin/api/[^/]+/graphql\.json$", path) and request.method == "POST":
@@ -125,6 +127,26 @@ class FakeShopify:
                 )
             return self._graphql(shop, request)
         return Reply(404, {"errors": "Not Found"})
+
+    def _authorize(self, domain: str, request: Request) -> Reply:
+        """The merchant approves at once (a sandbox): Shopify sends the browser back to the app's
+        redirect URI with a code, the shop, the state, a timestamp and an HMAC over them (§1b)."""
+        from urllib.parse import urlencode
+
+        redirect, state = request.arg("redirect_uri"), request.arg("state")
+        if request.arg("client_id") != self.client_id or not redirect or not state:
+            return Reply(
+                400, {"errors": "Oauth error invalid_request: missing client_id, redirect_uri or state"}
+            )
+        params = {
+            "code": self.authorization_code(domain),
+            "host": base64.b64encode(f"admin.shopify.com/store/{domain.split('.')[0]}".encode()).decode(),
+            "shop": domain,
+            "state": state,
+            "timestamp": str(int(time.time())),
+        }
+        params["hmac"] = shopify_query_hmac(self.client_secret, params)
+        return Reply(302, b"", {"Location": f"{redirect}?{urlencode(params)}"})
 
     def _token(self, shop: FakeShop, request: Request) -> Reply:
         if request.headers.get("content-type", "").startswith("application/json"):
@@ -492,6 +514,9 @@ class FakeShopify:
         """POST a signed delivery to the address subscribed for ``topic`` (as Shopify does)."""
         address = self.shops[domain].subscriptions[topic]
         body, headers = self.signed_delivery(domain, topic, payload, webhook_id=webhook_id)
-        if host:
-            headers["Host"] = host
+        parts = urlsplit(address)
+        if host or (parts.hostname or "").endswith(".localhost"):
+            # Browsers send *.localhost to loopback; Python's resolver does not: connect to 127.0.0.1.
+            headers["Host"] = host or parts.netloc
+            address = parts._replace(netloc=f"127.0.0.1:{parts.port or 80}").geturl()
         return requests.post(address, data=body, headers=headers, timeout=timeout)

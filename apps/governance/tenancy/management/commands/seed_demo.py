@@ -60,11 +60,42 @@ class Command(BaseCommand):
             if not ReportRun.objects.exists():
                 run = ReportRun.objects.create(kind=ReportRun.Kind.ACCESS_REVIEW, requested_by="seed_demo")
                 governance.report_execute(run_id=run.pk)
-            self._sandbox_store()
+            if settings.KIKI_SANDBOX_SHOP:
+                self._sandbox_shopify(tenant)
+            else:
+                self._sandbox_store()
         base = tenant_base_url(tenant)
         self.stdout.write(self.style.SUCCESS(f"demo workspace: {base}/admin/"))
         self.stdout.write(f"  Admin   {DEMO_ADMIN} / {password}")
         self.stdout.write(f"  Analyst {DEMO_ANALYST} / {password}")
+
+    def _sandbox_shopify(self, tenant: Tenant) -> None:
+        """Connect the sandbox Shopify (``make run`` starts it) through the real install flow: the
+        install URL, the fake's approval redirect (code, state, HMAC), the callback service. The
+        Celery worker then registers the webhooks, syncs and computes the baseline; a first LTV model
+        is trained when the sync is done."""
+        from urllib.parse import parse_qsl, urlsplit
+
+        import requests
+
+        from apps.stores import selectors as store_reads
+        from apps.stores import services as stores
+
+        if store_reads.store_exists(platform="shopify", shop_domain=settings.KIKI_SANDBOX_SHOP):
+            return
+        callback = f"{tenant_base_url(tenant)}/stores/oauth/shopify/callback"
+        url = stores.shopify_install_start(
+            shop=settings.KIKI_SANDBOX_SHOP, redirect_uri=callback, actor="seed_demo"
+        )
+        approved = requests.get(url, allow_redirects=False, timeout=30)
+        if approved.status_code != 302:
+            raise CommandError(f"the sandbox Shopify refused the install ({approved.status_code})")
+        params = dict(parse_qsl(urlsplit(approved.headers["Location"]).query))
+        store = stores.shopify_connect(params=params)
+        self.stdout.write(
+            f"sandbox Shopify store '{store.name}' ({store.shop_domain}) connected; the worker syncs it "
+            "now, then trains a first LTV model"
+        )
 
     def _sandbox_store(self) -> None:
         """A manual store with generated orders ending yesterday, and a first LTV training request."""
