@@ -4,13 +4,14 @@ from django.contrib import admin
 from django.urls import path
 from django_prometheus.exports import ExportToDjangoView
 
-from apps.core.health import health
+from apps.core.health import health, livez
 from apps.governance.tenancy.api.views import SignupView
 from apps.governance.tenancy.views import landing
 
 urlpatterns = [
     path("", landing, name="landing"),
     path("health", health, name="health"),
+    path("livez", livez, name="livez"),
     path("metrics", ExportToDjangoView, name="metrics"),
     path("api/v1/signup", SignupView.as_view(), name="api-signup"),
     path("admin/", admin.site.urls),

@@ -6,7 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.health import health
+from apps.core.health import health, livez
 from apps.governance.tenancy.views import handoff
 from apps.stores.views import (
     bigcommerce_auth,
@@ -29,6 +29,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health", health, name="tenant-health"),
+    path("livez", livez, name="tenant-livez"),
     path("accounts/handoff", handoff, name="handoff"),
     # Password reset (the admin's "Forgotten your password?" and the API's reset e-mail link here).
     path("admin/password_reset/", auth_views.PasswordResetView.as_view(), name="admin_password_reset"),

@@ -37,14 +37,15 @@ def empty_broker() -> None:
 
 @contextmanager
 def celery_worker(
-    queues: str, *, database_url: str, env: dict[str, str] | None = None
+    queues: str, *, database_url: str, env: dict[str, str] | None = None, empty_first: bool = True
 ) -> Iterator[subprocess.Popen]:
     """Start ``celery worker -Q queues`` (solo pool), wait for its ping, stop it on exit."""
     from kiki_project.celery import app
 
     worker_env = dict(os.environ, DATABASE_URL=database_url, KIKI_ENV="test", PYTHONUNBUFFERED="1")
     worker_env.update(env or {})
-    empty_broker()
+    if empty_first:
+        empty_broker()
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -24,6 +24,7 @@ A_KEY_NAME = "alpha-private-integration-key"
 PUBLIC_BY_DESIGN = (
     "",
     "health",
+    "livez",
     "api/schema",
     "api/docs",
     "accounts/handoff",

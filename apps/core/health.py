@@ -65,3 +65,8 @@ def health(request: HttpRequest) -> JsonResponse:
     failing = [name for name, c in components.items() if not c.get("ok")]
     body = {"status": "ok" if not failing else "fail", "failing": failing, "components": components}
     return JsonResponse(body, status=200 if not failing else 503)
+
+
+def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness: the web process answers (no database, no Redis). ``/health`` is readiness."""
+    return JsonResponse({"status": "alive"})

@@ -10,22 +10,50 @@ finds nothing (404) and writes nothing.
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.middleware import error_response
+from apps.core.tenant_context import current_schema
 from apps.stores.errors import StoresError
 from apps.stores.integrations.receivers import RECEIVERS, json_or_error
 from apps.stores.metrics import WEBHOOKS
 from apps.stores.models import StoreConnection
 from apps.stores.services import connections
 from apps.stores.services.webhooks import webhook_receive
+
+_STORES: dict[tuple[str, str, str], tuple[float, StoreConnection]] = {}
+_STORE_TTL_S = 60.0
+
+
+def _store_for(platform: str, key: dict[str, Any]) -> StoreConnection | None:
+    """The store a delivery names, in this host's workspace; remembered a minute per process (a
+    platform sends bursts for one shop). Only the id and platform are used here: processing reads
+    the store afresh, so a store uninstalled meanwhile still refuses the delivery's writes."""
+    cache_key = (current_schema(), platform, json.dumps(key, sort_keys=True))
+    hit = _STORES.get(cache_key)
+    if hit is not None and time.monotonic() - hit[0] < _STORE_TTL_S:
+        return hit[1]
+    store = StoreConnection.objects.filter(platform=platform, **key).only("pk", "platform").first()
+    if store is not None:
+        if len(_STORES) > 10_000:
+            _STORES.clear()
+        _STORES[cache_key] = (time.monotonic(), store)
+    return store
+
+
+def forget_stores(*args: Any, **kwargs: Any) -> None:
+    """A store was saved or deleted in this process: look stores up afresh."""
+    _STORES.clear()
 
 
 def _answer(platform: str, outcome: str, status: int, message: str) -> JsonResponse:
@@ -68,18 +96,32 @@ def webhook(request: HttpRequest, platform: str, store_id: int | None = None) ->
     if not identity.topic or not identity.delivery_id:
         return _answer(platform, "malformed", 400, "The delivery has no topic or no delivery id.")
     if store is None:
-        store = StoreConnection.objects.filter(platform=platform, **identity.store_key).first()
+        store = _store_for(platform, identity.store_key)
         if store is None:
             return _answer(platform, "unknown_store", 404, "No such store in this workspace.")
     _, problem = json_or_error(body)
-    received = webhook_receive(
-        store=store,
-        topic=identity.topic,
-        delivery_id=identity.delivery_id,
-        body=body,
-        headers=headers,
-        parse_error=problem,
-    )
+    try:
+        received = webhook_receive(
+            store=store,
+            topic=identity.topic,
+            delivery_id=identity.delivery_id,
+            body=body,
+            headers=headers,
+            parse_error=problem,
+        )
+    except IntegrityError:  # the remembered store was deleted (shop/redact) and perhaps reconnected
+        _STORES.clear()
+        store = _store_for(platform, identity.store_key) if not receiver.secret_per_store else None
+        if store is None:
+            return _answer(platform, "unknown_store", 404, "No such store in this workspace.")
+        received = webhook_receive(
+            store=store,
+            topic=identity.topic,
+            delivery_id=identity.delivery_id,
+            body=body,
+            headers=headers,
+            parse_error=problem,
+        )
     if received.duplicate:
         return _answer(platform, "duplicate", 200, "")
     if problem:

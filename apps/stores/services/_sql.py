@@ -6,11 +6,32 @@ nothing and costs one statement; a new row is inserted and a changed one updated
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, models
+
+# Fields whose Python value needs Django's conversion before the database sees it.
+_PREPARED = (models.JSONField, models.BinaryField)
+
+
+@contextmanager
+def bound_cursor() -> Iterator[Any]:
+    """A server-side-binding psycopg cursor on Django's connection, in the tenant's search path.
+
+    Django's psycopg backend interpolates parameters on the client; for statements whose parameters
+    are whole columns (arrays of thousands of values) binding them on the server is several times
+    cheaper. A Django cursor is opened first, so django-tenants has set the search path."""
+    import psycopg
+
+    with connection.cursor():
+        raw = psycopg.Cursor(connection.connection)
+        try:
+            yield raw
+        finally:
+            raw.close()
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,8 @@ def upsert(
     set_cols = [quote(_column(model, n)[0]) for n in (*compare, *also_set)]
     arrays = [
         [field.get_db_prep_save(row[name], connection) for row in rows]
+        if isinstance(field, _PREPARED)
+        else [row[name] for row in rows]  # str, int, bool, Decimal, datetime, None: psycopg adapts them
         for name, (_, field) in zip(names, columns, strict=True)
     ]
     types = [field.db_type(connection) for _, field in columns]
@@ -61,7 +84,7 @@ def upsert(
         f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in compare_cols)}) "
         f"RETURNING {table}.id, (xmax = 0), {', '.join(f'{table}.{c}' for c in conflict_cols)}"
     )
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(sql, arrays)
         return [Written(row[0], tuple(row[2:]), bool(row[1])) for row in cursor.fetchall()]
 
@@ -81,6 +104,24 @@ def delete_unlisted(model: type[models.Model], *, parent: str, listed: dict[int,
         f"DELETE FROM {table} WHERE {parent_col} = ANY(%s::bigint[]) "  # noqa: S608 - identifiers from model metadata
         f"AND ({parent_col}, platform_id) NOT IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))"
     )
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(sql, [parents, keep_parents, keep_ids])
         return int(cursor.rowcount)
+
+
+def insert_new(model: type[models.Model], row: dict[str, Any], *, conflict: tuple[str, ...]) -> int | None:
+    """Insert one row unless ``conflict`` matches a stored one: its id, or None for a duplicate."""
+    quote = connection.ops.quote_name
+    columns = [_column(model, n) for n in row]
+    values = [
+        field.get_db_prep_save(row[name], connection) for name, (_, field) in zip(row, columns, strict=True)
+    ]
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c, _ in columns)}) "  # noqa: S608 - identifiers from model metadata
+        f"VALUES ({', '.join(['%s'] * len(values))}) "
+        f"ON CONFLICT ({', '.join(quote(_column(model, n)[0]) for n in conflict)}) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        found = cursor.fetchone()
+    return int(found[0]) if found else None

@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.models import ZERO, Customer, Order, OrderItem, Product, Refund, StoreConnection, Variant
-from apps.stores.services._sql import delete_unlisted, upsert
+from apps.stores.services._sql import bound_cursor, delete_unlisted, upsert
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +394,7 @@ def _customers_refresh_aggregates(customer_ids: Collection[int], now: datetime) 
         return
     quote = connection.ops.quote_name
     sql = _AGGREGATES_SQL.format(order=quote(Order._meta.db_table), customer=quote(Customer._meta.db_table))
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(sql, {"ids": sorted(customer_ids), "now": now})
 
 

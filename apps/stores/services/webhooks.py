@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.tenant_context import require_tenant
@@ -22,6 +22,7 @@ from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.integrations.base import Delivery, PlatformError
 from apps.stores.models import StoreConnection, WebhookDelivery
 from apps.stores.services import catalog, orders, privacy
+from apps.stores.services._sql import insert_new
 from apps.stores.services.catalog import InventoryInput, ProductInput
 from apps.stores.services.connections import adapter_for
 from apps.stores.services.orders import CustomerInput, OrderInput
@@ -67,23 +68,29 @@ def webhook_receive(
     as it is and changes nothing. A body that did not parse is kept as failed, with the reason."""
     schema = require_tenant("receiving a webhook")
     kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in _KEPT_HEADERS}
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                store=store,
-                platform=store.platform,
-                topic=topic[:100],
-                delivery_id=delivery_id[:200],
-                raw_body=body,
-                headers=kept,
-                received_at=now,
-                status=WebhookDelivery.Status.FAILED if parse_error else WebhookDelivery.Status.RECEIVED,
-                error=parse_error,
-            )
-    except IntegrityError:
-        existing = WebhookDelivery.objects.get(store=store, topic=topic[:100], delivery_id=delivery_id[:200])
+    status = WebhookDelivery.Status.FAILED if parse_error else WebhookDelivery.Status.RECEIVED
+    row = {
+        "store": store.pk,
+        "platform": store.platform,
+        "topic": topic[:100],
+        "delivery_id": delivery_id[:200],
+        "raw_body": body,
+        "headers": kept,
+        "signature_valid": True,
+        "status": status,
+        "attempts": 0,
+        "error": parse_error,
+        "received_at": timezone.now(),
+        "processed_at": None,
+    }
+    # One statement (no transaction around it): a duplicate inserts nothing and comes back empty.
+    inserted = insert_new(WebhookDelivery, row, conflict=("store", "topic", "delivery_id"))
+    if inserted is None:
+        existing = WebhookDelivery.objects.get(
+            store=store, topic=row["topic"], delivery_id=row["delivery_id"]
+        )
         return Received(existing, duplicate=True)
+    delivery = WebhookDelivery(pk=inserted, **{k: v for k, v in row.items() if k != "store"}, store=store)
     if not parse_error:
         _enqueue(schema, delivery.pk)
     return Received(delivery, duplicate=False)

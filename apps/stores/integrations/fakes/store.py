@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 CENT = Decimal("0.01")
 SOURCES = [
@@ -131,6 +132,8 @@ class FakeStore:
         self.customers_by_id: dict[int, FakeCustomer] = {}
         self.orders_by_id: dict[int, FakeOrder] = {}
         self.lock = threading.RLock()
+        self._sorted: dict[str, tuple[int, list[Any], list[tuple[datetime, int]]]] = {}
+        self.version = 0  # bumped by every change: sorted views are rebuilt when it moves
         self._ids = {
             "order": 1000,
             "customer": 5000,
@@ -318,6 +321,7 @@ class FakeStore:
     # --- live changes (what the shop does while we are connected) ------------------------------------
     def add_order(self, *, rng: random.Random | None = None, when: datetime | None = None) -> FakeOrder:
         with self.lock:
+            self.version += 1
             rng = rng or random.Random()  # noqa: S311 - fake data
             when = (when or datetime.now(UTC)).replace(microsecond=0)
             variants = [v for p in self.products for v in p.variants]
@@ -325,6 +329,7 @@ class FakeStore:
 
     def refund(self, order_id: int, amount: Decimal, *, when: datetime | None = None) -> FakeOrder:
         with self.lock:
+            self.version += 1
             order = self.order(order_id)
             when = (when or datetime.now(UTC)).replace(microsecond=0)
             order.refunds.append(FakeRefund(self.next_id("refund"), _cents(amount), when))
@@ -333,12 +338,14 @@ class FakeStore:
 
     def cancel(self, order_id: int, *, when: datetime | None = None) -> FakeOrder:
         with self.lock:
+            self.version += 1
             order = self.order(order_id)
             order.cancelled_at = order.updated_at = (when or datetime.now(UTC)).replace(microsecond=0)
             return order
 
     def set_inventory(self, variant_id: int, quantity: int, *, when: datetime | None = None) -> FakeVariant:
         with self.lock:
+            self.version += 1
             for p in self.products:
                 for v in p.variants:
                     if v.id == variant_id:
@@ -346,6 +353,25 @@ class FakeStore:
                         p.updated_at = (when or datetime.now(UTC)).replace(microsecond=0)
                         return v
         raise KeyError(variant_id)
+
+    def by_update(self, kind: str) -> list[Any]:
+        """Orders, products or customers sorted by (updated_at, id), rebuilt only after a change."""
+        return self._view(kind)[1]
+
+    def update_keys(self, kind: str) -> list[tuple[datetime, int]]:
+        return self._view(kind)[2]
+
+    def _view(self, kind: str) -> tuple[int, list[Any], list[tuple[datetime, int]]]:
+        with self.lock:
+            cached = self._sorted.get(kind)
+            if cached is None or cached[0] != self.version:
+                items = sorted(
+                    {"orders": self.orders, "products": self.products, "customers": self.customers}[kind],
+                    key=lambda i: (i.updated_at, i.id),
+                )
+                cached = (self.version, items, [(i.updated_at, i.id) for i in items])
+                self._sorted[kind] = cached
+            return cached
 
     def order(self, order_id: int) -> FakeOrder:
         return self.orders_by_id[order_id]

@@ -12,6 +12,7 @@ what our queries need; an unknown root field answers a GraphQL error.
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import re
 import secrets
@@ -271,23 +272,17 @@ class FakeShopify:
     def _connection(
         self, store: FakeStore, name: str, first: int, after: str | None, query: str | None
     ) -> dict[str, Any]:
-        with store.lock:
-            lists: dict[str, list[Any]] = {
-                "orders": store.orders,
-                "products": store.products,
-                "customers": store.customers,
-            }
-            items = list(lists[name])
+        items = store.by_update(name)  # sorted by (updated_at, id): Shopify's UPDATED_AT sort key
+        keys = store.update_keys(name)
+        start = 0
         since = _SINCE.search(query or "")
         if since:
             floor = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
-            items = [i for i in items if i.updated_at >= floor]
-        items.sort(key=lambda i: (i.updated_at, i.id))
+            start = bisect.bisect_left(keys, (floor, -1))
         if after:
             stamp, pk = json.loads(base64.b64decode(after))
-            key = (datetime.fromisoformat(stamp), pk)
-            items = [i for i in items if (i.updated_at, i.id) > key]
-        page, more = items[:first], len(items) > first
+            start = max(start, bisect.bisect_right(keys, (datetime.fromisoformat(stamp), pk)))
+        page, more = items[start : start + first], len(items) > start + first
         renderers: dict[str, Callable[[FakeStore, Any], dict[str, Any]]] = {
             "orders": self._order,
             "products": self._product,

@@ -1,0 +1,116 @@
+"""Full sync of a fake Shopify store: orders per second end to end (adapter, HTTP, parsing, the
+set-based upsert), and the syncing process's peak memory for a 10,000- and a 100,000-order store
+(it must not grow with the store: pages are written as they come).
+
+Each size runs in a fresh process (its peak memory is its own), with the fake shop in another
+process. Goal: ≥ 2,000 orders/s; peak memory about equal for both sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import resource
+import subprocess
+import sys
+import time
+
+SIZES = (10_000, 100_000)
+SHOP = "bench-shop.myshopify.com"
+CLIENT_ID, CLIENT_SECRET = "bench-app", "bench-app-secret"  # noqa: S105 - a loopback fake's
+
+
+def _serve(orders: int, port_queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    from apps.stores.integrations.fakes.store import FakeStore
+    from apps.stores.integrations.shopify.fake import FakeShopify
+
+    fake = FakeShopify(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    fake.add_shop(
+        SHOP, FakeStore.generate(orders=orders, customers=max(200, orders // 6), products=40, seed=1)
+    )
+    fake.server.start()
+    port_queue.put(fake.server.url)
+    while True:
+        time.sleep(3600)
+
+
+def run_one(orders: int) -> dict[str, float]:
+    """In this (fresh) process: connect through the real install flow, then sync and time it."""
+    queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    server = mp.get_context("fork").Process(target=_serve, args=(orders, queue), daemon=True)
+    server.start()
+    url = queue.get(timeout=600)
+    from bench.stores_env import bench_workspace, django_ready
+
+    django_ready()
+    from django.conf import settings
+
+    settings.KIKI_SHOPIFY_CLIENT_ID, settings.KIKI_SHOPIFY_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
+    settings.KIKI_SHOPIFY_API_BASE = f"{url}/shops/{{shop}}"
+    from urllib.parse import parse_qsl, urlsplit
+
+    import requests
+    from django_tenants.utils import schema_context
+
+    from apps.stores import services
+    from apps.stores.models import Order
+    from apps.stores.services import sync
+
+    schema = bench_workspace()
+    with schema_context(schema):
+        install = services.shopify_install_start(shop=SHOP, redirect_uri="http://bench/cb", actor="bench")
+        approved = requests.get(install, allow_redirects=False, timeout=30)
+        store = services.shopify_connect(params=dict(parse_qsl(urlsplit(approved.headers["Location"]).query)))
+        timings = {}
+        for resource_name in ("products", "customers", "orders"):
+            run = sync.sync_request(
+                store=store, resource=resource_name, mode="full", actor="bench", enqueue=False
+            )
+            started = time.perf_counter()
+            done = sync.sync_run_execute(run_id=run.pk)
+            timings[resource_name] = time.perf_counter() - started
+            assert done.state == "done", done.error
+        stored = Order.objects.filter(store=store).count()
+    server.terminate()
+    assert stored == orders, (stored, orders)
+    return {
+        "orders": orders,
+        "orders_seconds": timings["orders"],
+        "orders_per_s": orders / timings["orders"],
+        "catalog_and_customers_seconds": timings["products"] + timings["customers"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    results = []
+    for size in SIZES:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.bench_stores_sync", "--one", str(size)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=1800,
+        )
+        if out.returncode != 0:
+            print(f"sync of {size} orders failed:\n{out.stderr[-3000:]}")
+            return
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for r in results:
+        print(
+            f"full sync, {r['orders']:>7,} orders: {r['orders_per_s']:,.0f} orders/s "
+            f"({r['orders_seconds']:.1f} s; products + customers {r['catalog_and_customers_seconds']:.1f} s), "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
+    small, big = results
+    print(
+        f"  goal ≥ 2,000 orders/s: {'met' if big['orders_per_s'] >= 2000 else 'NOT met'} "
+        f"({big['orders_per_s'] / 2000:.2f} × goal); peak memory 100k ÷ 10k = {big['peak_rss_mb'] / small['peak_rss_mb']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--one":
+        print(json.dumps(run_one(int(sys.argv[2]))))
+    else:
+        main()
