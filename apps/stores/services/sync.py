@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
-from apps.stores.integrations.base import Adapter, AuthExpired, PlatformError
+from apps.stores.integrations.base import Adapter, AuthExpired, Page, PlatformError
 from apps.stores.models import StoreConnection, SyncRun
 from apps.stores.services import catalog, orders
 from apps.stores.services.connections import adapter_for, credentials_refresh
@@ -110,37 +111,47 @@ def sync_run_execute(
     actor = f"sync:{run.pk}"
     try:
         adapter = adapter_factory(store)
-        pages_now = 0
-        while True:
-            try:
-                page = adapter.fetch(
-                    run.resource, cursor=(run.cursor or {}).get("page") or {}, since=run.since
-                )
-            except AuthExpired:
-                credentials_refresh(store=store, force=True)
-                adapter = adapter_factory(store)
-                page = adapter.fetch(
-                    run.resource, cursor=(run.cursor or {}).get("page") or {}, since=run.since
-                )
-            with transaction.atomic():
-                _write(store, run.resource, page.records, actor)
-                run.cursor = {"page": page.next_cursor} if page.next_cursor else {"page": None, "done": True}
-                run.pages += 1
-                run.items += len(page.records)
-                if page.total is not None:
-                    run.total_items = page.total
-                SyncRun.objects.filter(pk=run.pk).update(
-                    cursor=run.cursor,
-                    pages=run.pages,
-                    items=run.items,
-                    total_items=run.total_items,
-                    updated_at=timezone.now(),
-                )
-            pages_now += 1
-            if page.next_cursor is None:
-                break
-            if max_pages is not None and pages_now >= max_pages:
-                return run
+        cursor = (run.cursor or {}).get("page") or {}
+        # The next page is fetched while this one is written: the platform's latency and our writes
+        # overlap. Only this thread writes; the fetching thread only reads the platform.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-fetch") as fetcher:
+            pending: Future[Page] = fetcher.submit(
+                adapter.fetch, run.resource, cursor=cursor, since=run.since
+            )
+            pages_now = 0
+            while True:
+                try:
+                    page = pending.result()
+                except AuthExpired:
+                    credentials_refresh(store=store, force=True)
+                    adapter = adapter_factory(store)
+                    page = adapter.fetch(run.resource, cursor=cursor, since=run.since)
+                if page.next_cursor is not None and (max_pages is None or pages_now + 1 < max_pages):
+                    pending = fetcher.submit(
+                        adapter.fetch, run.resource, cursor=page.next_cursor, since=run.since
+                    )
+                with transaction.atomic():
+                    _write(store, run.resource, page.records, actor)
+                    run.cursor = (
+                        {"page": page.next_cursor} if page.next_cursor else {"page": None, "done": True}
+                    )
+                    run.pages += 1
+                    run.items += len(page.records)
+                    if page.total is not None:
+                        run.total_items = page.total
+                    SyncRun.objects.filter(pk=run.pk).update(
+                        cursor=run.cursor,
+                        pages=run.pages,
+                        items=run.items,
+                        total_items=run.total_items,
+                        updated_at=timezone.now(),
+                    )
+                pages_now += 1
+                if page.next_cursor is None:
+                    break
+                if max_pages is not None and pages_now >= max_pages:
+                    return run
+                cursor = page.next_cursor
     except PlatformError as exc:
         if exc.transient:
             logger.warning("sync interrupted", extra={"run_id": run.pk, "error": str(exc)})
