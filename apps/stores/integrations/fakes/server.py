@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class FakeServer:
         self.app = app
         self.failures: deque[Failure] = deque()
         self.log: list[Request] = []
+        self.delay_s = 0.0
         self._lock = threading.Lock()
         server = self
 
@@ -96,6 +98,8 @@ class FakeServer:
                     self.close_connection = True
                     self.connection.close()
                     return
+                if server.delay_s:
+                    time.sleep(server.delay_s)  # a slow platform (tests that act while a sync runs)
                 reply = (
                     Reply(failure.status, failure.body, failure.headers) if failure else server.app(request)
                 )
