@@ -177,3 +177,34 @@ def test_customers_sync_creates_and_updates_profiles_only(store):
     )
     c1 = Customer.objects.get(platform_id="c1")
     assert (c1.email, c1.orders_count) == ("new@x.test", 0)
+
+
+def test_retention_removes_old_deliveries_and_orders_and_fixes_the_aggregates(store, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.stores.models import WebhookDelivery
+    from apps.stores.services.privacy import retention_apply
+
+    settings.KIKI_RETENTION_WEBHOOK_DAYS, settings.KIKI_RETENTION_ORDER_MONTHS = 90, 24
+    now = timezone.now()
+    services.orders_upsert(
+        store=store,
+        actor="tests",
+        orders=[
+            order("old", (now - timedelta(days=800)).strftime("%Y-%m-%dT%H:%M:%S"), "40.00"),
+            order("new", (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S"), "15.00"),
+        ],
+    )
+    for n, age in enumerate((100, 5)):
+        WebhookDelivery.objects.create(
+            store=store, platform="manual", topic="orders/create", delivery_id=f"d{n}", raw_body=b"{}",
+            received_at=now - timedelta(days=age),
+        )  # fmt: skip
+    removed = retention_apply(now=now)
+    assert removed == {"webhook_deliveries": 1, "data_exports": 0, "orders": 1}
+    assert list(Order.objects.values_list("platform_id", flat=True)) == ["new"]
+    customer = Customer.objects.get(platform_id="c1")
+    assert (customer.orders_count, customer.total_spent) == (1, Decimal("15.00"))
+    assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ["d1"]
