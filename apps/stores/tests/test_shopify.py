@@ -219,7 +219,7 @@ def test_a_429_storm_and_the_cost_throttle_are_waited_out(tenants, shopify_setti
     fake.server.fail(Failure(429, times=4, headers={"Retry-After": "2"}, path_contains="graphql"))
     fake.server.fail(Failure(503, times=2, path_contains="graphql"))
     shop = fake.shops[SHOP]
-    shop.bucket, shop.bucket_max, shop.restore_rate = 150.0, 400.0, 1000.0  # a page costs 302 points
+    shop.bucket, shop.bucket_max, shop.restore_rate = 150.0, 1000.0, 2000.0  # an orders page costs 802 points
     waits: list[float] = []
     try:
         adapter = ShopifyAdapter(
@@ -242,7 +242,7 @@ def test_a_429_storm_and_the_cost_throttle_are_waited_out(tenants, shopify_setti
     assert waits[:4] == [2.0, 2.0, 2.0, 2.0]  # Retry-After honoured
     throttled = [w for w in waits[4:] if w < 1]
     assert throttled  # THROTTLED: waited for the points to restore …
-    assert all(0.05 <= w <= 0.31 for w in throttled)  # … (302 − available) ÷ 1000 points/s
+    assert all(0.05 <= w <= 0.41 for w in throttled)  # … (802 − available) ÷ 2000 points/s
 
 
 def _token(fake: FakeShopify) -> str:
@@ -293,11 +293,11 @@ def test_a_sync_killed_mid_way_resumes_where_it_stopped_and_counts_nothing_twice
             )
         stopped = SyncRun.objects.get(pk=run.pk)
         assert (stopped.state, stopped.pages) == ("running", 2)
-        assert Order.objects.count() == stopped.items == 200
+        assert Order.objects.count() == stopped.items == 100  # 2 pages of 50
         resumed = sync.sync_run_execute(run_id=run.pk)  # what redelivery or the stalled-run sweep does
         assert resumed.state == "done"
         assert resumed.items == Order.objects.count() == len(fake.shops[SHOP].store.orders)
-        assert resumed.pages == 5
+        assert resumed.pages == 9  # 420 orders by 50
 
 
 # --- webhooks --------------------------------------------------------------------------------------------
@@ -458,3 +458,45 @@ def test_uninstall_and_the_compliance_topics(tenants, shopify_settings, fake):
         assert not StoreConnection.objects.exists()
         assert not Order.objects.exists()
         assert not Customer.objects.exists()
+
+
+def test_queries_stay_under_shopifys_cost_cap_and_big_orders_come_whole(tenants, shopify_settings, fake):
+    """The fake refuses a query over 1,000 points as Shopify does; an order with more lines (and a
+    product with more variants) than a page asks for is completed by follow-up queries."""
+    from apps.stores.integrations.fakes.store import FakeLine, FakeVariant
+
+    shop = fake.shops[SHOP].store
+    big = shop.add_order()
+    variant = shop.products[0].variants[0]
+    with shop.lock:
+        big.lines = [
+            FakeLine(shop.next_id("line"), variant.product_id, variant.id, variant.sku, "x", 1, variant.price)
+            for _ in range(37)
+        ]
+        product = shop.products[1]
+        product.variants = [
+            FakeVariant(shop.next_id("variant"), product.id, f"V-{n}", str(n), variant.price, 3, 900000 + n)
+            for n in range(45)
+        ]
+        shop.version += 1
+    adapter = ShopifyAdapter(api_base=fake.api_base_template().format(shop=SHOP), access_token=_token(fake))
+    too_big = adapter.http.request(
+        "POST",
+        "graphql.json",
+        json={
+            "query": "query { orders(first: 100) { nodes { lineItems(first: 100) { nodes { id } } } } }",
+            "variables": {"first": 100},
+        },
+    ).json()
+    assert too_big["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
+    orders_seen, products_seen = {}, {}
+    for resource, seen in (("orders", orders_seen), ("products", products_seen)):
+        cursor: dict = {}
+        while True:
+            page = adapter.fetch(resource, cursor=cursor, since=None)
+            seen.update({r.platform_id: r for r in page.records})
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    assert len(orders_seen[str(big.id)].items) == 37
+    assert len(products_seen[str(product.id)].variants) == 45

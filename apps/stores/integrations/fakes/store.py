@@ -365,10 +365,12 @@ class FakeStore:
         with self.lock:
             cached = self._sorted.get(kind)
             if cached is None or cached[0] != self.version:
-                items = sorted(
-                    {"orders": self.orders, "products": self.products, "customers": self.customers}[kind],
-                    key=lambda i: (i.updated_at, i.id),
-                )
+                lists: dict[str, list[Any]] = {
+                    "orders": self.orders,
+                    "products": self.products,
+                    "customers": self.customers,
+                }
+                items = sorted(lists[kind], key=lambda i: (i.updated_at, i.id))
                 cached = (self.version, items, [(i.updated_at, i.id) for i in items])
                 self._sorted[kind] = cached
             return cached

@@ -26,7 +26,11 @@ from apps.stores.integrations.versions import SHOPIFY_API_VERSION
 from apps.stores.services.catalog import InventoryInput, ProductInput, VariantInput
 from apps.stores.services.orders import CustomerInput, OrderInput, OrderItemInput, RefundInput
 
-PAGE_SIZE = 100  # nodes per page (Shopify allows 250; orders carry line items, so pages stay small)
+# Nodes per page, kept under Shopify's cap of 1,000 points for one query (cost ≈ first × (1 + the
+# nested connection's first)): orders 50 × (1 + 15 lines) ≈ 800, products 25 × (1 + 30 variants) ≈ 775.
+# An order or product with more lines or variants gets the rest by follow-up queries (``_rest``).
+PAGE_SIZE = {"orders": 50, "products": 25, "inventory": 25, "customers": 100}
+LINES_FIRST, VARIANTS_FIRST, REST_FIRST = 15, 30, 100
 WEBHOOK_TOPICS = {
     # GraphQL enum → REST topic header
     "ORDERS_CREATE": "orders/create",
@@ -43,6 +47,8 @@ WEBHOOK_TOPICS = {
 }
 
 _MONEY = "{ shopMoney { amount } }"
+_LINE = f"id sku title quantity originalUnitPriceSet {_MONEY} totalDiscountSet {_MONEY} variant {{ id }} product {{ id }}"
+_VARIANT = "id sku title price inventoryQuantity inventoryItem { id tracked }"
 ORDERS_QUERY = f"""
 query Orders($first: Int!, $after: String, $query: String) {{
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
@@ -53,25 +59,22 @@ query Orders($first: Int!, $after: String, $query: String) {{
       totalDiscountsSet {_MONEY} totalPriceSet {_MONEY} totalRefundedSet {_MONEY}
       customer {{ id email firstName lastName emailMarketingConsent {{ marketingState }} }}
       customerJourneySummary {{ firstVisit {{ landingPage referrerUrl }} }}
-      lineItems(first: 100) {{
-        nodes {{ id sku title quantity originalUnitPriceSet {_MONEY} totalDiscountSet {_MONEY}
-                variant {{ id }} product {{ id }} }}
-      }}
+      lineItems(first: {LINES_FIRST}) {{ nodes {{ {_LINE} }} pageInfo {{ hasNextPage endCursor }} }}
       refunds {{ id createdAt totalRefundedSet {_MONEY} }}
     }}
     pageInfo {{ hasNextPage endCursor }}
   }}
 }}"""
-PRODUCTS_QUERY = """
-query Products($first: Int!, $after: String, $query: String) {
-  products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
-    nodes {
+PRODUCTS_QUERY = f"""
+query Products($first: Int!, $after: String, $query: String) {{
+  products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    nodes {{
       id title handle onlineStoreUrl updatedAt status
-      variants(first: 100) { nodes { id sku title price inventoryQuantity inventoryItem { id tracked } } }
-    }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
+      variants(first: {VARIANTS_FIRST}) {{ nodes {{ {_VARIANT} }} pageInfo {{ hasNextPage endCursor }} }}
+    }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
 CUSTOMERS_QUERY = """
 query Customers($first: Int!, $after: String, $query: String) {
   customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -79,6 +82,15 @@ query Customers($first: Int!, $after: String, $query: String) {
     pageInfo { hasNextPage endCursor }
   }
 }"""
+# The rest of one order's lines or one product's variants, REST_FIRST at a time.
+ORDER_LINES_QUERY = f"""
+query OrderLines($id: ID!, $after: String) {{
+  order(id: $id) {{ lineItems(first: {REST_FIRST}, after: $after) {{ nodes {{ {_LINE} }} pageInfo {{ hasNextPage endCursor }} }} }}
+}}"""
+PRODUCT_VARIANTS_QUERY = f"""
+query ProductVariants($id: ID!, $after: String) {{
+  product(id: $id) {{ variants(first: {REST_FIRST}, after: $after) {{ nodes {{ {_VARIANT} }} pageInfo {{ hasNextPage endCursor }} }} }}
+}}"""
 SHOP_QUERY = "query Shop { shop { name currencyCode myshopifyDomain } }"
 WEBHOOK_MUTATION = """
 mutation Subscribe($topic: WebhookSubscriptionTopic!, $callbackUrl: URL!) {
@@ -291,7 +303,7 @@ class ShopifyAdapter:
         api_base: str,
         access_token: str,
         sleep: Callable[[float], None] = time.sleep,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
     ) -> None:
         self.http = HttpClient(
             base_url=f"{api_base.rstrip('/')}/admin/api/{SHOPIFY_API_VERSION}",
@@ -299,7 +311,7 @@ class ShopifyAdapter:
             sleep=sleep,
         )
         self.sleep = sleep
-        self.page_size = page_size
+        self.page_size = page_size  # None: PAGE_SIZE per resource
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """One GraphQL call; THROTTLED (200 or 429) waits what ``throttleStatus`` says it takes to
@@ -333,12 +345,19 @@ class ShopifyAdapter:
 
     def fetch(self, resource: str, *, cursor: dict[str, Any], since: datetime | None) -> Page:
         query = f"updated_at:>='{since.isoformat()}'" if since is not None else None
+        first = self.page_size or PAGE_SIZE[resource]
         body = self.graphql(
-            _QUERIES[resource], {"first": self.page_size, "after": cursor.get("after"), "query": query}
+            _QUERIES[resource], {"first": first, "after": cursor.get("after"), "query": query}
         )
         root = "customers" if resource == "customers" else "orders" if resource == "orders" else "products"
         connection = body["data"][root]
         nodes = connection.get("nodes") or []
+        if resource == "orders":
+            for node in nodes:
+                self._rest(node, "lineItems", ORDER_LINES_QUERY, "order")
+        elif resource in ("products", "inventory"):
+            for node in nodes:
+                self._rest(node, "variants", PRODUCT_VARIANTS_QUERY, "product")
         info = connection.get("pageInfo") or {}
         next_cursor = {"after": info["endCursor"]} if info.get("hasNextPage") else None
         if resource == "orders":
@@ -354,6 +373,17 @@ class ShopifyAdapter:
                 for v in p.variants
             ]
         return Page(records, next_cursor)
+
+    def _rest(self, node: dict[str, Any], field: str, query: str, root: str) -> None:
+        """Complete a node's nested connection (lines of a big order, variants of a big product)."""
+        connection = node.get(field) or {}
+        info = connection.get("pageInfo") or {}
+        while info.get("hasNextPage"):
+            more = self.graphql(query, {"id": node["id"], "after": info.get("endCursor")})["data"][root][
+                field
+            ]
+            connection.setdefault("nodes", []).extend(more.get("nodes") or [])
+            info = more.get("pageInfo") or {}
 
     def register_webhooks(self, *, address: str) -> list[str]:
         created = []

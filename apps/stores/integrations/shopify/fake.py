@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import json
 import re
 import secrets
@@ -40,6 +41,23 @@ def _iso(value: datetime | None) -> str | None:
 
 def _money(amount: Any) -> dict[str, Any]:
     return {"shopMoney": {"amount": str(amount), "currencyCode": "USD"}}
+
+
+MAX_QUERY_COST = 1000  # api-contracts.md §1c: a single query may cost at most 1,000 points
+_NESTED = re.compile(r"(?:lineItems|variants)\(first:\s*(\d+)")
+
+
+def _page(nodes: list[dict[str, Any]], start: int, first: int | None) -> dict[str, Any]:
+    """A nested connection: ``first`` nodes from ``start`` (None: all), with its pageInfo."""
+    end = len(nodes) if first is None else start + first
+    more = end < len(nodes)
+    return {
+        "nodes": nodes[start:end],
+        "pageInfo": {
+            "hasNextPage": more,
+            "endCursor": base64.b64encode(str(end).encode()).decode() if more else None,
+        },
+    }
 
 
 def _gid(kind: str, pk: int) -> str:
@@ -213,11 +231,32 @@ class FakeShopify:
         root = _ROOT.search(query)  # the operation's first field: {  orders(… / { shop {
         name = root.group(1) if root else ""
         first = int(variables.get("first") or 50)
-        cost = (
-            2.0 + first * (3 if name == "orders" else 2 if name == "products" else 1)
-            if name != "shop"
-            else 1.0
-        )
+        nested_match = _NESTED.search(query)
+        nested = int(nested_match.group(1)) if nested_match else 0
+        # Shopify's rule of thumb: a connection costs its `first` × (1 + what each node asks for).
+        if name == "shop":
+            cost = 1.0
+        elif name in ("order", "product"):
+            cost = 2.0 + nested
+        else:
+            cost = 2.0 + first * (1 + nested)
+        if cost > MAX_QUERY_COST:
+            return Reply(
+                200,
+                {
+                    "errors": [
+                        {
+                            "message": f"Query cost is {cost:.0f}, which exceeds the single query max cost "
+                            f"limit ({MAX_QUERY_COST}).",
+                            "extensions": {
+                                "code": "MAX_COST_EXCEEDED",
+                                "cost": cost,
+                                "maxCost": MAX_QUERY_COST,
+                            },
+                        }
+                    ]
+                },
+            )
         with self.lock:
             now = time.monotonic()
             shop.bucket = min(shop.bucket_max, shop.bucket + (now - shop.bucket_at) * shop.restore_rate)
@@ -264,13 +303,20 @@ class FakeShopify:
                     "extensions": extensions,
                 },
             )
+        if name in ("order", "product"):
+            return Reply(
+                200,
+                {"data": {name: self._rest(shop.store, name, variables, nested)}, "extensions": extensions},
+            )
         if name not in ("orders", "products", "customers"):
             return Reply(200, {"errors": [{"message": f"Field '{name}' doesn't exist on type 'QueryRoot'"}]})
-        data = self._connection(shop.store, name, first, variables.get("after"), variables.get("query"))
+        data = self._connection(
+            shop.store, name, first, variables.get("after"), variables.get("query"), nested
+        )
         return Reply(200, {"data": {name: data}, "extensions": extensions})
 
     def _connection(
-        self, store: FakeStore, name: str, first: int, after: str | None, query: str | None
+        self, store: FakeStore, name: str, first: int, after: str | None, query: str | None, nested: int = 0
     ) -> dict[str, Any]:
         items = store.by_update(name)  # sorted by (updated_at, id): Shopify's UPDATED_AT sort key
         keys = store.update_keys(name)
@@ -283,12 +329,12 @@ class FakeShopify:
             stamp, pk = json.loads(base64.b64decode(after))
             start = max(start, bisect.bisect_right(keys, (datetime.fromisoformat(stamp), pk)))
         page, more = items[start : start + first], len(items) > start + first
-        renderers: dict[str, Callable[[FakeStore, Any], dict[str, Any]]] = {
+        renderers: dict[str, Callable[..., dict[str, Any]]] = {
             "orders": self._order,
             "products": self._product,
             "customers": self._customer,
         }
-        render = renderers[name]
+        render = functools.partial(renderers[name], nested=nested or None)
         end = None
         if page:
             last = page[-1]
@@ -299,8 +345,42 @@ class FakeShopify:
         }
 
     # --- GraphQL shapes --------------------------------------------------------------------------------
+    def _rest(self, store: FakeStore, name: str, variables: dict[str, Any], first: int) -> dict[str, Any]:
+        """``order(id:) { lineItems(first:, after:) }`` / ``product(id:) { variants(…) }``."""
+        pk = int(str(variables.get("id", "")).rsplit("/", 1)[-1] or 0)
+        after = int(base64.b64decode(variables["after"]).decode()) if variables.get("after") else 0
+        if name == "order":
+            lines = store.order(pk).lines
+            return {"lineItems": _page([self._line(li) for li in lines], after, first)}
+        product = next(p for p in store.products if p.id == pk)
+        return {"variants": _page([self._variant(v) for v in product.variants], after, first)}
+
     @staticmethod
-    def _order(store: FakeStore, o: FakeOrder) -> dict[str, Any]:
+    def _line(li: Any) -> dict[str, Any]:
+        return {
+            "id": _gid("LineItem", li.id),
+            "sku": li.sku,
+            "title": li.title,
+            "quantity": li.quantity,
+            "originalUnitPriceSet": _money(li.price),
+            "totalDiscountSet": _money(li.discount),
+            "variant": {"id": _gid("ProductVariant", li.variant_id)},
+            "product": {"id": _gid("Product", li.product_id)},
+        }
+
+    @staticmethod
+    def _variant(v: Any) -> dict[str, Any]:
+        return {
+            "id": _gid("ProductVariant", v.id),
+            "sku": v.sku,
+            "title": v.title,
+            "price": str(v.price),
+            "inventoryQuantity": v.inventory,
+            "inventoryItem": {"id": _gid("InventoryItem", v.inventory_item_id), "tracked": True},
+        }
+
+    @staticmethod
+    def _order(store: FakeStore, o: FakeOrder, nested: int | None = None) -> dict[str, Any]:
         customer = store.customer(o.customer_id)
         status = {
             "paid": "PAID",
@@ -338,21 +418,7 @@ class FakeShopify:
             "customerJourneySummary": {
                 "firstVisit": {"landingPage": o.landing_site, "referrerUrl": o.referrer or None}
             },
-            "lineItems": {
-                "nodes": [
-                    {
-                        "id": _gid("LineItem", li.id),
-                        "sku": li.sku,
-                        "title": li.title,
-                        "quantity": li.quantity,
-                        "originalUnitPriceSet": _money(li.price),
-                        "totalDiscountSet": _money(li.discount),
-                        "variant": {"id": _gid("ProductVariant", li.variant_id)},
-                        "product": {"id": _gid("Product", li.product_id)},
-                    }
-                    for li in o.lines
-                ]
-            },
+            "lineItems": _page([FakeShopify._line(li) for li in o.lines], 0, nested),
             "refunds": [
                 {
                     "id": _gid("Refund", r.id),
@@ -364,7 +430,7 @@ class FakeShopify:
         }
 
     @staticmethod
-    def _product(store: FakeStore, p: FakeProduct) -> dict[str, Any]:
+    def _product(store: FakeStore, p: FakeProduct, nested: int | None = None) -> dict[str, Any]:
         return {
             "id": _gid("Product", p.id),
             "title": p.title,
@@ -372,23 +438,11 @@ class FakeShopify:
             "onlineStoreUrl": f"https://{store.domain}.example/products/{p.handle}",
             "updatedAt": _iso(p.updated_at),
             "status": "ARCHIVED" if p.deleted else "ACTIVE",
-            "variants": {
-                "nodes": [
-                    {
-                        "id": _gid("ProductVariant", v.id),
-                        "sku": v.sku,
-                        "title": v.title,
-                        "price": str(v.price),
-                        "inventoryQuantity": v.inventory,
-                        "inventoryItem": {"id": _gid("InventoryItem", v.inventory_item_id), "tracked": True},
-                    }
-                    for v in p.variants
-                ]
-            },
+            "variants": _page([FakeShopify._variant(v) for v in p.variants], 0, nested),
         }
 
     @staticmethod
-    def _customer(store: FakeStore, c: Any) -> dict[str, Any]:
+    def _customer(store: FakeStore, c: Any, nested: int | None = None) -> dict[str, Any]:
         return {
             "id": _gid("Customer", c.id),
             "email": c.email,
