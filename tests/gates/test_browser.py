@@ -155,12 +155,19 @@ def sign_in(page: Any, server: LiveServer, slug: str, email: str) -> None:
     page.goto(server.browser_url(slug, "/admin/login/"))
     page.fill("#id_username", email)
     page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    submit(page, "input[type=submit]")
     page.wait_for_url(re.compile(rf"^http://{re.escape(server.host(slug))}:{server.port}/admin/$"))
 
 
 def text(page: Any) -> str:
     return str(page.inner_text("body"))
+
+
+def submit(page: Any, selector: str) -> None:
+    """Click what submits a form or follows a link and wait until the page it leads to has loaded.
+    A bare click returns once the navigation starts; reading the body then can see an empty page."""
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)
 
 
 # --- 1 ----------------------------------------------------------------------------------------------
@@ -173,7 +180,7 @@ def test_signup_lands_signed_in_on_the_new_workspace(
     page.fill("input[name=slug]", slug)
     page.fill("input[name=admin_email]", f"founder@{slug}.test")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    submit(page, "button[type=submit]")
     # The hand-off goes to the workspace's own host, at the port the server was started on.
     page.wait_for_url(f"http://{gate_server.host(slug)}:{gate_server.port}/admin/")
     body = text(page)
@@ -194,7 +201,7 @@ def test_admin_adds_an_analyst_issues_a_key_and_sees_the_data(
     page.fill("input[name=email]", f"new-analyst@{shop.slug}.test")
     page.select_option("select[name=role]", "analyst")
     page.fill("input[name=initial_password]", PASSWORD)
-    page.click("input[name=_save]")
+    submit(page, "input[name=_save]")
     assert "was added successfully" in text(page)
     page.goto(gate_server.browser_url(shop.slug, "/admin/auth/user/"))
     row = page.locator("tr", has_text=f"new-analyst@{shop.slug}.test")
@@ -209,7 +216,7 @@ def test_admin_adds_an_analyst_issues_a_key_and_sees_the_data(
     page.goto(gate_server.browser_url(shop.slug, "/admin/governance/apikey/add/"))
     page.fill("input[name=name]", "Browser integration")
     page.select_option("select[name=role]", "analyst")
-    page.click("input[name=_save]")
+    submit(page, "input[name=_save]")
     shown = re.search(r"kiki_[0-9a-f]{8}\.[A-Za-z0-9_-]+", text(page))
     assert shown, "the new key's secret is shown once after saving"
     secret = shown.group(0)
@@ -220,7 +227,8 @@ def test_admin_adds_an_analyst_issues_a_key_and_sees_the_data(
     )
     assert me.status_code == 200
     page.goto(gate_server.browser_url(shop.slug, "/admin/governance/apikey/"))
-    page.get_by_role("link", name="Browser integration").click()
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("link", name="Browser integration").click()
     assert secret not in page.content()
 
     # The data: stores, customers with predicted LTV and its interval, LTV models.
