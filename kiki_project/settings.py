@@ -75,6 +75,7 @@ if TESTING:
 SHARED_APPS = [
     "django_tenants",
     "apps.governance.tenancy",
+    "apps.stores.routing",  # shop → workspace registry for app-level platform callbacks (public host)
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.admin",

@@ -10,10 +10,15 @@ from apps.core.health import health, livez
 from apps.governance.tenancy.views import handoff
 from apps.stores.views import (
     bigcommerce_auth,
+    bigcommerce_install,
+    bigcommerce_load,
     bigcommerce_uninstall,
     shopify_callback,
     shopify_install,
     webhook,
+    woocommerce_authorize,
+    woocommerce_callback,
+    woocommerce_return,
 )
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -46,13 +51,18 @@ urlpatterns = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    # Store platforms call these: webhooks (signed), and Shopify's install flow.
+    # Store platforms call these: webhooks (signed), and the install flows (Shopify, WooCommerce, BigCommerce).
     path("webhooks/<str:platform>", webhook, name="webhook"),
     path("webhooks/<str:platform>/<int:store_id>", webhook, name="webhook-store"),
     path("stores/connect/shopify", shopify_install, name="shopify-install"),
     path("stores/oauth/shopify/callback", shopify_callback, name="shopify-callback"),
     path("stores/oauth/bigcommerce/auth", bigcommerce_auth, name="bigcommerce-auth"),
     path("stores/oauth/bigcommerce/uninstall", bigcommerce_uninstall, name="bigcommerce-uninstall"),
+    path("stores/oauth/bigcommerce/load", bigcommerce_load, name="bigcommerce-load"),
+    path("stores/connect/bigcommerce", bigcommerce_install, name="bigcommerce-install"),
+    path("stores/connect/woocommerce", woocommerce_authorize, name="woocommerce-authorize"),
+    path("stores/oauth/woocommerce/callback", woocommerce_callback, name="woocommerce-callback"),
+    path("stores/oauth/woocommerce/return", woocommerce_return, name="woocommerce-return"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

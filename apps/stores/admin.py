@@ -78,6 +78,10 @@ class ConnectShopifyForm(forms.Form):
     shop = forms.CharField(label="Shop", help_text="acme.myshopify.com", max_length=255)
 
 
+class ConnectWooCommerceAuthorizeForm(forms.Form):
+    store_url = forms.CharField(label="Store URL", help_text="https://shop.example.com", max_length=500)
+
+
 class ConnectWooCommerceForm(forms.Form):
     store_url = forms.CharField(label="Store URL", help_text="https://shop.example.com", max_length=500)
     consumer_key = forms.CharField(
@@ -193,7 +197,8 @@ class StoreConnectionAdmin(TenantOnlyAdmin):
         return super().changelist_view(request, {**(extra_context or {}), "can_connect": can})
 
     def connect_view(self, request: HttpRequest) -> HttpResponse:
-        """Connect a store: Shopify (OAuth, Shopify asks the merchant), WooCommerce (a REST key pair)."""
+        """Connect a store: Shopify (OAuth, Shopify asks the merchant), WooCommerce (the store generates
+        a key pair once its manager approves, or a pasted key pair), BigCommerce (install our app)."""
         if not request.user.has_perm("stores.add_storeconnection"):
             raise PermissionDenied
         shopify = ConnectShopifyForm(
@@ -202,6 +207,14 @@ class StoreConnectionAdmin(TenantOnlyAdmin):
         woo = ConnectWooCommerceForm(
             request.POST if request.POST.get("platform") == "woocommerce" else None, prefix="woo"
         )
+        woo_authorize = ConnectWooCommerceAuthorizeForm(
+            request.POST if request.POST.get("platform") == "woocommerce-authorize" else None,
+            prefix="wooauth",
+        )
+        if request.method == "POST" and woo_authorize.is_bound and woo_authorize.is_valid():
+            return HttpResponseRedirect(
+                f"{reverse('woocommerce-authorize')}?{urlencode({'store_url': woo_authorize.cleaned_data['store_url']})}"
+            )
         if request.method == "POST" and shopify.is_bound and shopify.is_valid():
             return HttpResponseRedirect(
                 f"{reverse('shopify-install')}?{urlencode({'shop': shopify.cleaned_data['shop']})}"
@@ -225,6 +238,8 @@ class StoreConnectionAdmin(TenantOnlyAdmin):
             "opts": self.model._meta,
             "shopify": shopify,
             "woo": woo,
+            "woo_authorize": woo_authorize,
+            "bigcommerce_install": reverse("bigcommerce-install"),
             "bigcommerce_auth": request.build_absolute_uri(reverse("bigcommerce-auth")),
             "bigcommerce_uninstall": request.build_absolute_uri(reverse("bigcommerce-uninstall")),
         }

@@ -37,10 +37,12 @@ class StoreSerializer(serializers.ModelSerializer):
 
 class StoreConnectSerializer(serializers.Serializer):
     """Shopify: the shop's myshopify.com domain; the answer is the install URL to open (Shopify asks
-    the merchant, then calls us back). WooCommerce: the site's URL and a REST key pair (read/write).
-    BigCommerce stores are connected by installing our app from BigCommerce's control panel."""
+    the merchant, then calls us back). WooCommerce: the site's URL and either a REST key pair
+    (read/write; connected at once) or no keys: the answer is the store's key-generation page to open
+    (the store asks its manager, then sends us read/write keys). BigCommerce: nothing; the answer is
+    the URL that installs our app for this workspace."""
 
-    platform = serializers.ChoiceField(choices=["shopify", "woocommerce"])
+    platform = serializers.ChoiceField(choices=["shopify", "woocommerce", "bigcommerce"])
     shop = serializers.CharField(max_length=255, required=False, help_text="Shopify: acme.myshopify.com")
     store_url = serializers.CharField(
         max_length=500, required=False, help_text="WooCommerce: https://shop.example.com"
@@ -49,9 +51,11 @@ class StoreConnectSerializer(serializers.Serializer):
     consumer_secret = serializers.CharField(max_length=200, required=False, write_only=True)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        needed = (
-            ("shop",) if data["platform"] == "shopify" else ("store_url", "consumer_key", "consumer_secret")
+        needed: tuple[str, ...] = {"shopify": ("shop",), "woocommerce": ("store_url",)}.get(
+            data["platform"], ()
         )
+        if data["platform"] == "woocommerce" and (data.get("consumer_key") or data.get("consumer_secret")):
+            needed = ("store_url", "consumer_key", "consumer_secret")  # pasted keys: both of them
         missing = {name: ["Required for this platform."] for name in needed if not data.get(name)}
         if missing:
             raise serializers.ValidationError(missing)
@@ -59,7 +63,10 @@ class StoreConnectSerializer(serializers.Serializer):
 
 
 class StoreConnectResultSerializer(serializers.Serializer):
-    install_url = serializers.CharField(required=False, help_text="Shopify: open it to approve the app.")
+    install_url = serializers.CharField(
+        required=False,
+        help_text="Shopify, BigCommerce, WooCommerce without keys: open it to approve KIKI's access.",
+    )
     store = StoreSerializer(required=False, help_text="WooCommerce: the store, connecting.")
 
 

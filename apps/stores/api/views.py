@@ -89,7 +89,7 @@ def _order_input(item: dict[str, Any]) -> services.OrderInput:
 
 
 class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """Stores. An Admin creates a manual one, or connects a Shopify or WooCommerce store; syncs and
+    """Stores. An Admin creates a manual one, or connects a Shopify, WooCommerce or BigCommerce store; syncs and
     the 12-month baseline are read here, and an Admin re-runs a sync."""
 
     queryset = StoreConnection.objects.order_by("name", "pk")
@@ -114,6 +114,16 @@ class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
             url = services.shopify_install_start(
                 shop=v["shop"],
                 redirect_uri=request.build_absolute_uri(reverse("shopify-callback")),
+                actor=actor_name(request),
+            )
+            return Response({"install_url": url})
+        if v["platform"] == "bigcommerce":
+            return Response({"install_url": services.bigcommerce_install_start(actor=actor_name(request))})
+        if not v.get("consumer_key"):
+            url = services.woocommerce_authorize_start(
+                store_url=v["store_url"],
+                return_url=request.build_absolute_uri(reverse("woocommerce-return")),
+                callback_url=request.build_absolute_uri(reverse("woocommerce-callback")),
                 actor=actor_name(request),
             )
             return Response({"install_url": url})

@@ -22,11 +22,13 @@ from apps.stores.services.catalog import (
 from apps.stores.services.connections import (  # noqa: E402 - after the records it uses
     adapter_for,
     bigcommerce_connect,
+    bigcommerce_install_start,
     credentials_of,
     shopify_connect,
     shopify_install_start,
     shopify_install_url,
     store_finish_connect,
+    woocommerce_authorize_start,
     woocommerce_connect,
 )
 from apps.stores.services.orders import (
@@ -60,6 +62,7 @@ __all__ = [
     "SYNC_RESOURCES",
     "adapter_for",
     "bigcommerce_connect",
+    "bigcommerce_install_start",
     "credentials_of",
     "customers_upsert",
     "in_stock",
@@ -73,6 +76,7 @@ __all__ = [
     "sync_request",
     "sync_store_all",
     "webhook_replay",
+    "woocommerce_authorize_start",
     "woocommerce_connect",
     "CENT",
     "FUTURE_SKEW",

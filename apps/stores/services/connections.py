@@ -5,6 +5,11 @@ Connecting is two steps. The request (an OAuth callback, or an Admin pasting Woo
 what it is given, stores the credentials and a ``connecting`` store, and enqueues ``stores.connect``;
 that task registers the webhooks, runs the initial full sync of every resource and computes the
 baseline, then the store is ``active``.
+
+Install nonces (Shopify's ``state``, WooCommerce's ``user_id``, BigCommerce's install cookie) are one
+pattern: random, bound in the cache to the workspace (and shop or store URL, and Admin), 10 minutes,
+spent by the first callback that presents them. Connecting a Shopify or BigCommerce store also points
+that shop's app-level callbacks (public host) at this workspace: ``apps.stores.routing``.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context
 
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
@@ -30,6 +37,7 @@ from apps.stores.integrations.base import Adapter, PlatformError
 from apps.stores.integrations.signatures import shopify_query_valid
 from apps.stores.integrations.versions import SHOPIFY_API_VERSION
 from apps.stores.models import StoreConnection
+from apps.stores.routing.services import route_register
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +100,7 @@ def _save_connecting(
             store.save()
     except IntegrityError as exc:  # pragma: no cover - the select_for_update above serialises
         raise StoresError(ErrorCode.CONFLICT, "This shop is being connected by another request.") from exc
+    route_register(platform=platform, key=shop_domain)  # app-level callbacks now reach this workspace
     _enqueue_connect(store)
     logger.info("store connecting", extra={"store_id": store.pk, "platform": platform})
     return store
@@ -131,8 +140,26 @@ def shopify_install_url(*, shop: str, redirect_uri: str, state: str) -> str:
 STATE_TTL_S = 600
 
 
-def _state_key(state: str) -> str:
-    return f"kiki:stores:oauth-state:{state}"
+def _state_key(state: str, kind: str = "oauth") -> str:
+    return f"kiki:stores:{kind}-state:{state}"
+
+
+def _bind_state(kind: str, bound: Mapping[str, str]) -> str:
+    """A fresh single-use nonce, bound (in the cache, 10 minutes) to what the callback must match."""
+    state = secrets.token_urlsafe(24)
+    cache.set(_state_key(state, kind), dict(bound), STATE_TTL_S)
+    return state
+
+
+def _take_bound(kind: str, state: object) -> dict[str, str] | None:
+    """What ``state`` was bound to, once: only the caller whose delete removes it gets it."""
+    if not isinstance(state, str) or not state or len(state) > 100:
+        return None
+    key = _state_key(state, kind)
+    bound = cache.get(key)
+    if bound is None or not cache.delete(key):
+        return None
+    return dict(bound)
 
 
 def shopify_install_start(*, shop: str, redirect_uri: str, actor: str) -> str:
@@ -140,17 +167,14 @@ def shopify_install_start(*, shop: str, redirect_uri: str, actor: str) -> str:
     who started it (kept 10 minutes). The callback must bring it back."""
     schema = require_tenant("connecting a store")
     shop = shopify_shop_check(shop)
-    state = secrets.token_urlsafe(24)
-    cache.set(_state_key(state), {"schema": schema, "shop": shop, "actor": actor}, STATE_TTL_S)
+    state = _bind_state("oauth", {"schema": schema, "shop": shop, "actor": actor})
     return shopify_install_url(shop=shop, redirect_uri=redirect_uri, state=state)
 
 
 def _take_state(state: object, shop: str) -> str:
     """The Admin who started the install, if ``state`` is one we issued here for this shop."""
     schema = require_tenant("connecting a store")
-    bound = cache.get(_state_key(state)) if isinstance(state, str) and state else None
-    if bound is not None:
-        cache.delete(_state_key(str(state)))
+    bound = _take_bound("oauth", state)
     if not bound or bound["schema"] != schema or bound["shop"] != shop:
         raise StoresError(
             ErrorCode.PERMISSION_DENIED, "This install link was not started here, or it expired; start again."
@@ -259,6 +283,75 @@ def woocommerce_connect(
     return store
 
 
+WOOCOMMERCE_APP_NAME = "KIKI"
+# Keys must be read_write: the connect task registers the store's webhooks (a write), and a
+# read-only key would leave the store in error after the first sync. WooCommerce grants exactly the
+# scope we ask for, so any other ``key_permissions`` means the request was altered: refused.
+WOOCOMMERCE_KEY_SCOPE = "read_write"
+
+
+def woocommerce_authorize_start(*, store_url: str, return_url: str, callback_url: str, actor: str) -> str:
+    """Where to send the Admin: the store's ``/wc-auth/v1/authorize`` page (api-contracts.md §2),
+    asking for read_write keys. ``user_id`` is a single-use nonce bound to this workspace, the store
+    URL and the Admin (10 minutes): WooCommerce echoes it with the keys it POSTs to ``callback_url``."""
+    schema = require_tenant("connecting a store")
+    url = store_url_check(store_url)
+    nonce = _bind_state("woocommerce", {"schema": schema, "store_url": url, "actor": actor})
+    query = urlencode(
+        {
+            "app_name": WOOCOMMERCE_APP_NAME,
+            "scope": WOOCOMMERCE_KEY_SCOPE,
+            "user_id": nonce,
+            "return_url": return_url,
+            "callback_url": callback_url,
+        }
+    )
+    return f"{url}/wc-auth/v1/authorize?{query}"
+
+
+@transaction.atomic
+def woocommerce_keys_receive(
+    *, user_id: object, consumer_key: str, consumer_secret: str, key_permissions: str
+) -> StoreConnection:
+    """WooCommerce's POST of the keys it generated to our callback URL. Only a nonce issued in this
+    workspace, unused and unexpired, is accepted (it is spent here, whatever follows); the store URL
+    and the Admin come from the nonce, never from the body. The keys then take the pasted-keys path."""
+    schema = require_tenant("connecting a store")
+    bound = _take_bound("woocommerce", user_id)
+    if not bound or bound["schema"] != schema:
+        raise StoresError(
+            ErrorCode.PERMISSION_DENIED,
+            "These keys answer no connection started in this workspace, or it expired; start again.",
+        )
+    if key_permissions != WOOCOMMERCE_KEY_SCOPE:
+        raise StoresError(
+            ErrorCode.VALIDATION,
+            "KIKI needs a Read/Write key (it registers webhooks); nothing was stored.",
+            details={"key_permissions": [f"Expected {WOOCOMMERCE_KEY_SCOPE}."]},
+        )
+    store = woocommerce_connect(
+        store_url=bound["store_url"],
+        consumer_key=consumer_key,
+        consumer_secret=consumer_secret,
+        actor=bound["actor"],
+    )
+    cache.set(_state_key(str(user_id), "woocommerce-done"), store.pk, STATE_TTL_S)
+    return store
+
+
+def woocommerce_authorize_finish(*, user_id: str, approved: bool) -> StoreConnection | None:
+    """The Admin is back from the store (``return_url``): the store the keys connected, if they came.
+    Refused (``success=0``): the nonce is spent, so a late key delivery for it is refused too."""
+    require_tenant("connecting a store")
+    if not approved:
+        _take_bound("woocommerce", user_id)
+        return None
+    if not user_id or len(user_id) > 100:
+        return None
+    store_id = cache.get(_state_key(user_id, "woocommerce-done"))
+    return StoreConnection.objects.filter(pk=store_id).first() if store_id else None
+
+
 # --- BigCommerce ------------------------------------------------------------------------------------------
 @transaction.atomic
 def bigcommerce_connect(*, code: str, context: str, scope: str, redirect_uri: str) -> StoreConnection:
@@ -306,11 +399,11 @@ def bigcommerce_connect(*, code: str, context: str, scope: str, redirect_uri: st
     )
 
 
-def bigcommerce_uninstall(*, signed_payload_jwt: str) -> StoreConnection | None:
-    """The app's uninstall callback (a signed JWT naming the store)."""
-    require_tenant("uninstalling a store")
+def bigcommerce_signed_store(*, signed_payload_jwt: str) -> str:
+    """The store hash a load/uninstall/remove_user callback names, once its ``signed_payload_jwt``
+    verifies with the app's client secret (HS256, aud, iss, sub, exp/nbf): the one check of those
+    callbacks, on either host. Needs no workspace. A bad or missing token → 401."""
     from apps.stores.integrations.bigcommerce.oauth import store_hash_of, verify_signed_payload_jwt
-    from apps.stores.services.webhooks import store_uninstalled
 
     try:
         claims = verify_signed_payload_jwt(
@@ -318,13 +411,80 @@ def bigcommerce_uninstall(*, signed_payload_jwt: str) -> StoreConnection | None:
             client_id=settings.KIKI_BIGCOMMERCE_CLIENT_ID,
             client_secret=settings.KIKI_BIGCOMMERCE_CLIENT_SECRET,
         )
-        store_hash = store_hash_of(str(claims.get("sub", "")))
+        return store_hash_of(str(claims.get("sub", "")))
     except PlatformError as exc:
-        raise StoresError(ErrorCode.PERMISSION_DENIED, f"Invalid signed payload: {exc}") from None
-    store = StoreConnection.objects.filter(
+        raise StoresError(ErrorCode.NOT_AUTHENTICATED, f"Invalid signed payload: {exc}") from None
+
+
+def _bigcommerce_store(store_hash: str) -> StoreConnection | None:
+    return StoreConnection.objects.filter(
         platform=StoreConnection.Platform.BIGCOMMERCE, shop_domain=store_hash
     ).first()
+
+
+def bigcommerce_load(*, signed_payload_jwt: str) -> StoreConnection:
+    """The app's load callback (the merchant opens KIKI in BigCommerce's control panel): the store
+    the verified JWT names, in this workspace only (404 otherwise)."""
+    require_tenant("opening a store")
+    store = _bigcommerce_store(bigcommerce_signed_store(signed_payload_jwt=signed_payload_jwt))
+    if store is None:
+        raise StoresError(ErrorCode.NOT_FOUND, "This BigCommerce store is not connected to this workspace.")
+    return store
+
+
+def bigcommerce_uninstall(*, signed_payload_jwt: str) -> StoreConnection | None:
+    """The app's uninstall callback (a signed JWT naming the store)."""
+    require_tenant("uninstalling a store")
+    from apps.stores.services.webhooks import store_uninstalled
+
+    store = _bigcommerce_store(bigcommerce_signed_store(signed_payload_jwt=signed_payload_jwt))
     return store_uninstalled(store=store, actor="bigcommerce") if store else None
+
+
+@contextmanager
+def _public_namespace() -> Iterator[None]:
+    """Cache keys carry the active schema (``django_tenants.cache.make_key``): a nonce the public
+    host must read is written and read in the public schema's namespace."""
+    with schema_context(get_public_schema_name()):
+        yield
+
+
+def bigcommerce_install_start(*, actor: str) -> str:
+    """Where to send the Admin who installs our BigCommerce app for this workspace: the public host's
+    ``begin`` page. BigCommerce's auth callback is one URL per app, on the public host, and carries
+    no state of ours, so the nonce (bound to this workspace and the Admin, single use, 10 minutes)
+    becomes a cookie of the public host there, on the browser's way to BigCommerce's install page."""
+    from django.urls import reverse
+
+    schema = require_tenant("connecting a store")
+    if not settings.KIKI_BIGCOMMERCE_CLIENT_ID:
+        raise StoresError(
+            ErrorCode.VALIDATION, "BigCommerce is not configured (KIKI_BIGCOMMERCE_CLIENT_ID is empty)."
+        )
+    with _public_namespace():
+        nonce = _bind_state("bigcommerce-install", {"schema": schema, "actor": actor})
+    begin = reverse("bigcommerce-app-begin", urlconf=settings.PUBLIC_SCHEMA_URLCONF)
+    return f"{settings.KIKI_PUBLIC_ADDRESS.url()}{begin}?{urlencode({'install': nonce})}"
+
+
+def bigcommerce_install_pending(*, nonce: str) -> bool:
+    """Public host: ``nonce`` is an install started in a workspace and not yet used."""
+    if not nonce or len(nonce) > 100:
+        return False
+    with _public_namespace():
+        return cache.get(_state_key(nonce, "bigcommerce-install")) is not None
+
+
+def bigcommerce_install_claim(*, nonce: str) -> str | None:
+    """Public host, auth callback: the workspace (schema) an install nonce was issued in; spent."""
+    with _public_namespace():
+        bound = _take_bound("bigcommerce-install", nonce)
+    return bound["schema"] if bound else None
+
+
+def bigcommerce_install_url() -> str:
+    """BigCommerce's install page for our app (the merchant picks a store and approves there)."""
+    return f"{settings.KIKI_BIGCOMMERCE_LOGIN_BASE.rstrip('/')}/app/{settings.KIKI_BIGCOMMERCE_CLIENT_ID}/install"
 
 
 def _shopify_refresh(store: StoreConnection) -> None:

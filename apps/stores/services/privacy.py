@@ -32,6 +32,7 @@ from apps.stores.models import (
     Variant,
     WebhookDelivery,
 )
+from apps.stores.routing.services import route_forget
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def store_redact(*, store: StoreConnection, actor: str) -> dict[str, int]:
     for model in (WebhookDelivery, SyncRun, Baseline, DataExport):
         model.objects.filter(store=store).delete()
     StoreConnection.objects.filter(pk=store.pk).delete()
+    route_forget(platform=store.platform, key=store.shop_domain)
     logger.info("store redacted", extra={"store_id": store.pk, "actor": actor, **counts})
     return counts
 

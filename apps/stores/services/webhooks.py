@@ -21,6 +21,7 @@ from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.integrations.base import Delivery, PlatformError
 from apps.stores.models import StoreConnection, WebhookDelivery
+from apps.stores.routing.services import route_uninstalled
 from apps.stores.services import catalog, orders, privacy
 from apps.stores.services._sql import insert_new
 from apps.stores.services.catalog import InventoryInput, ProductInput
@@ -181,5 +182,6 @@ def store_uninstalled(*, store: StoreConnection, actor: str) -> StoreConnection:
     store.credentials = ""
     store.token_expires_at = None
     store.save(update_fields=["status", "credentials", "token_expires_at"])
+    route_uninstalled(platform=store.platform, key=store.shop_domain)
     logger.info("store uninstalled", extra={"store_id": store.pk, "actor": actor})
     return store

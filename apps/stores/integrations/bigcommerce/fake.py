@@ -10,6 +10,10 @@
 - Hooks are created, listed and updated; ``signed_delivery`` builds the thin callback body, signed
   with Standard Webhooks headers keyed by the client secret, and ``deliver`` POSTs it to the hook.
 - OAuth: ``authorization_code`` and the token exchange, ``signed_payload_jwt`` for load/uninstall.
+  ``GET /app/{client_id}/install`` plays the external install: the merchant (signed in, with
+  ``installing`` as the store they pick) approves, and the browser is sent to the app's auth callback
+  (``auth_callback_url``) with ``code``, ``context``, ``scope`` and ``account_uuid``. The load and
+  uninstall callbacks are the control panel's requests: ``load_query`` gives their query.
 
 Point ``KIKI_BIGCOMMERCE_API_BASE`` and ``KIKI_BIGCOMMERCE_LOGIN_BASE`` at ``server.url``.
 """
@@ -30,6 +34,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -154,6 +159,9 @@ class FakeBigCommerce:
         self.quota = quota
         self.clock = clock
         self.stores: dict[str, FakeBCStore] = {}
+        self.auth_callback_url = ""  # the app's auth callback, as configured in the Developer Portal
+        self.installing = ""  # the store the merchant picks on the install page
+        self.app_scope = "store_v2_orders_read_only store_v2_products_read_only store_v2_customers_read_only"
         self.lock = threading.RLock()
         self.server = FakeServer(self)
 
@@ -214,6 +222,23 @@ class FakeBigCommerce:
         mac = hmac.new(self.client_secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
         return f"{header}.{payload}.{_b64url(mac)}"
 
+    def load_query(self, store_hash: str, **claims: Any) -> dict[str, str]:
+        """The query of a load (or uninstall) callback for ``store_hash``."""
+        return {"signed_payload_jwt": self.signed_payload_jwt(store_hash, **claims)}
+
+    def _install(self, client_id: str) -> Reply:
+        if client_id != self.client_id or not self.auth_callback_url or self.installing not in self.stores:
+            return Reply(404, b"<html><body>App not found.</body></html>", {"Content-Type": "text/html"})
+        query = urlencode(
+            {
+                "account_uuid": "a6b2f4a0-0000-4000-8000-000000000001",
+                "code": self.authorization_code(self.installing),
+                "context": f"stores/{self.installing}",
+                "scope": self.app_scope,
+            }
+        )
+        return Reply(302, b"", {"Location": f"{self.auth_callback_url}?{query}"})
+
     # --- rate limits ---------------------------------------------------------------------------------
     def _roll_window(self, bc: FakeBCStore) -> None:
         now = self.clock()
@@ -233,6 +258,9 @@ class FakeBigCommerce:
     def __call__(self, request: Request) -> Reply:
         if request.path == "/oauth2/token":
             return self._token(request) if request.method == "POST" else Reply(405, {"error": "POST only"})
+        install = re.fullmatch(r"/app/([^/]+)/install", request.path)
+        if install and request.method == "GET":
+            return self._install(install.group(1))
         match = _STORE_PATH.match(request.path)
         if not match or match.group(1) not in self.stores:
             return _v3_error(404, "Store not found")

@@ -21,6 +21,13 @@ as WordPress installed in a folder).
 - Webhooks: ``deliver`` POSTs ``trim(wp_json_encode(payload))`` signed with the webhook's secret to
   its ``delivery_url`` with the ``X-WC-Webhook-*`` headers; ``ping`` is the unsigned form-encoded
   ``webhook_id=…`` WooCommerce sends when a webhook is created.
+- Key generation (``WC_Auth``): ``GET /wc-auth/v1/authorize?app_name&scope&user_id&return_url&callback_url``
+  checks its parameters as WooCommerce does (all present, scope ``read|write|read_write``, an https
+  ``callback_url`` unless ``allow_http_callback``), then the signed-in shop manager approves at once
+  (``authorize_decision = "deny"`` plays a refusal: straight back to ``return_url?success=0``). The new
+  ``ck_``/``cs_`` pair, with the scope as its permissions, is POSTed as JSON to ``callback_url``; only
+  a 200 keeps it (else the key is deleted and the page answers 401), and the browser is sent to
+  ``return_url?success=1&user_id=…``. A ``read`` key may only GET, a ``write`` key may not.
 
 Throttling and 5xx come from the server's failure queue (``server.fail(Failure(429, …))``).
 """
@@ -41,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -135,6 +142,12 @@ class FakeWooCommerce:
         self.store = store
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
+        # consumer key → (secret, permissions): the pair given here, and those key generation creates
+        self.api_keys: dict[str, tuple[str, str]] = {consumer_key: (consumer_secret, "read_write")}
+        self.granted: list[dict[str, Any]] = []  # what key generation POSTed and the callback accepted
+        self.authorize_decision = "approve"  # or "deny": the shop manager refuses
+        self.allow_http_callback = False  # WooCommerce requires an https callback_url
+        self._key_ids = 0
         self.site_path = "/" + site_path.strip("/") if site_path.strip("/") else ""
         self.utc_offset = utc_offset
         self.refunds_endpoint = refunds_endpoint
@@ -175,6 +188,8 @@ class FakeWooCommerce:
         path = request.path[len(self.site_path) :]
         if path in ("/wp-json", "/wp-json/") and request.method == "GET":
             return Reply(200, self._index())
+        if path.rstrip("/") == "/wc-auth/v1/authorize" and request.method == "GET":
+            return self._authorize(request)
         if not path.startswith(API + "/") and path != API:
             return self._no_route()
         refused = self._authenticate(request)
@@ -285,19 +300,38 @@ class FakeWooCommerce:
                 key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
-            return self._key_pair(key, secret)
+            return self._key_pair(key, secret, request.method)
         if request.arg("consumer_key") is not None:
-            return self._key_pair(request.arg("consumer_key") or "", request.arg("consumer_secret") or "")
+            return self._key_pair(
+                request.arg("consumer_key") or "", request.arg("consumer_secret") or "", request.method
+            )
         if request.arg("oauth_consumer_key") is not None:
             return self._oauth(request)
         return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
 
-    def _key_pair(self, key: str, secret: str) -> Reply | None:
-        if not hmac.compare_digest(key.encode(), self.consumer_key.encode()):
-            return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
-        if not hmac.compare_digest(secret.encode(), self.consumer_secret.encode()):
-            return _error(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+    def _key(self, key: str) -> tuple[str, str] | None:
+        with self.lock:
+            return self.api_keys.get(key)
+
+    @staticmethod
+    def _permitted(permissions: str, method: str) -> Reply | None:
+        """A ``read`` key only reads, a ``write`` key only writes (WC_REST_Authentication)."""
+        reading = method in ("GET", "HEAD")
+        if (permissions == "read" and not reading) or (permissions == "write" and reading):
+            return _error(
+                401,
+                "woocommerce_rest_authentication_error",
+                "The API key provided does not have the permissions.",
+            )
         return None
+
+    def _key_pair(self, key: str, secret: str, method: str) -> Reply | None:
+        found = self._key(key)
+        if found is None:
+            return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        if not hmac.compare_digest(secret.encode(), found[0].encode()):
+            return _error(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+        return self._permitted(found[1], method)
 
     def _oauth(self, request: Request) -> Reply | None:
         params = {k: v[0] for k, v in request.query.items()}
@@ -315,8 +349,10 @@ class FakeWooCommerce:
                 "woocommerce_rest_authentication_error",
                 f"Missing OAuth parameter(s) {', '.join(missing)}",
             )
-        if not hmac.compare_digest(params["oauth_consumer_key"].encode(), self.consumer_key.encode()):
+        found = self._key(params["oauth_consumer_key"])
+        if found is None:
             return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        consumer_secret, permissions = found
         algorithm = {"HMAC-SHA1": hashlib.sha1, "HMAC-SHA256": hashlib.sha256}.get(
             params["oauth_signature_method"]
         )
@@ -335,7 +371,7 @@ class FakeWooCommerce:
         )
         base = "&".join((request.method, _rfc3986(url), _rfc3986("&".join(f"{k}={v}" for k, v in pairs))))
         expected = base64.b64encode(
-            hmac.new(f"{self.consumer_secret}&".encode(), base.encode(), algorithm).digest()
+            hmac.new(f"{consumer_secret}&".encode(), base.encode(), algorithm).digest()
         ).decode()
         if not hmac.compare_digest(expected.encode(), params["oauth_signature"].encode()):
             return _error(
@@ -359,7 +395,88 @@ class FakeWooCommerce:
                     "Invalid nonce - nonce has already been used.",
                 )
             self.nonces[params["oauth_nonce"]] = stamp
-        return None
+        return self._permitted(permissions, request.method)
+
+    # --- key generation (WC_Auth) ----------------------------------------------------------------------
+    @staticmethod
+    def _auth_refused(message: str) -> Reply:
+        """``wp_die`` as WC_Auth calls it: an HTML page, 401."""
+        page = f"<!DOCTYPE html><html><body><p>Error: {message}.</p></body></html>".encode()
+        return Reply(401, page, {"Content-Type": "text/html; charset=UTF-8"})
+
+    @staticmethod
+    def _formatted_url(url: str) -> str:
+        return url if "://" in url else f"https://{url}"
+
+    @staticmethod
+    def _with_query(url: str, **params: str) -> str:
+        parts = urlsplit(url)
+        query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def _authorize(self, request: Request) -> Reply:
+        data: dict[str, str] = {}
+        for name in ("app_name", "user_id", "return_url", "callback_url", "scope"):
+            values = request.query.get(name) or [""]
+            if len(values) != 1:
+                return self._auth_refused(f"Invalid parameter {name}")
+            if not values[0]:
+                return self._auth_refused(f"Missing parameter {name}")
+            data[name] = values[0]
+        if data["scope"] not in ("read", "write", "read_write"):
+            return self._auth_refused(f"Invalid scope {data['scope']}")
+        return_url = self._formatted_url(data["return_url"])
+        callback_url = self._formatted_url(data["callback_url"])
+        for url in (return_url, callback_url):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                return self._auth_refused(f"The {url} is not a valid URL")
+        if not callback_url.lower().startswith("https://") and not self.allow_http_callback:
+            return self._auth_refused("The callback_url needs to be over SSL")
+        if self.authorize_decision == "deny":  # the grant page's "Deny" link
+            return Reply(
+                302, b"", {"Location": self._with_query(return_url, success="0", user_id=data["user_id"])}
+            )
+        consumer_key, consumer_secret = f"ck_{secrets.token_hex(20)}", f"cs_{secrets.token_hex(20)}"
+        with self.lock:
+            self._key_ids += 1
+            key = {
+                "key_id": self._key_ids,
+                "user_id": data["user_id"],
+                "consumer_key": consumer_key,
+                "consumer_secret": consumer_secret,
+                "key_permissions": data["scope"],
+            }
+            self.api_keys[consumer_key] = (consumer_secret, data["scope"])
+        try:
+            answer = self._post_consumer_data(key, callback_url)
+        except requests.RequestException as exc:
+            answer = None
+            problem = type(exc).__name__
+        else:
+            problem = "An error occurred in the request and at the time were unable to send the consumer data"
+        if answer is None or answer.status_code != 200:
+            with self.lock:
+                self.api_keys.pop(consumer_key, None)  # maybe_delete_key
+            return self._auth_refused(problem)
+        with self.lock:
+            self.granted.append(key)
+        return Reply(
+            302, b"", {"Location": self._with_query(return_url, success="1", user_id=data["user_id"])}
+        )
+
+    def _post_consumer_data(self, key: dict[str, Any], url: str) -> requests.Response:
+        """WooCommerce's server-side POST of the new key. ``*.localhost`` is sent to 127.0.0.1 (same
+        port, same Host header), as browsers do and Python's resolver does not."""
+        headers = {"Content-Type": "application/json;charset=UTF-8", "User-Agent": USER_AGENT}
+        parts = urlsplit(url)
+        if (parts.hostname or "").endswith(".localhost"):
+            headers["Host"] = parts.netloc
+            default = 443 if parts.scheme == "https" else 80
+            url = parts._replace(netloc=f"127.0.0.1:{parts.port or default}").geturl()
+        return requests.post(
+            url, data=wp_json_encode(key), headers=headers, timeout=60, allow_redirects=False
+        )
 
     # --- lists -----------------------------------------------------------------------------------------
     def _listing(self, request: Request, kind: str) -> _Listing:

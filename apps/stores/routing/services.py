@@ -1,0 +1,47 @@
+"""Writes of the shop → workspace registry. Called by the stores services in the workspace that
+connects, uninstalls or redacts a store, inside their transactions; each call is idempotent, and
+only ever touches a route for the current workspace (never moves or drops another's, except that a
+connect takes the shop over: the last workspace to connect a shop receives its callbacks)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django_tenants.utils import get_tenant_model
+
+from apps.core.tenant_context import require_tenant
+from apps.stores.routing.models import StoreRoute
+
+ROUTED_PLATFORMS = frozenset(StoreRoute.Platform.values)
+
+
+def route_register(*, platform: str, key: str) -> None:
+    """This workspace now holds the shop (connect, reconnect): one upsert, no read-then-write race."""
+    schema = require_tenant("registering a store route")
+    if platform not in ROUTED_PLATFORMS or not key:
+        return
+    tenant = get_tenant_model().objects.only("pk").get(schema_name=schema)
+    StoreRoute.objects.bulk_create(
+        [StoreRoute(platform=platform, key=key.strip().lower(), tenant=tenant, uninstalled_at=None)],
+        update_conflicts=True,
+        unique_fields=["platform", "key"],
+        update_fields=["tenant", "uninstalled_at", "updated_at"],
+    )
+
+
+def route_uninstalled(*, platform: str, key: str) -> None:
+    """The app was removed from this workspace's shop: the route is kept (Shopify's ``shop/redact``
+    and ``customers/redact`` still arrive after an uninstall) and marked."""
+    schema = require_tenant("marking a store route")
+    if platform not in ROUTED_PLATFORMS or not key:
+        return
+    StoreRoute.objects.filter(
+        platform=platform, key=key.strip().lower(), tenant__schema_name=schema, uninstalled_at=None
+    ).update(uninstalled_at=timezone.now(), updated_at=timezone.now())
+
+
+def route_forget(*, platform: str, key: str) -> None:
+    """The shop's data is gone from this workspace (``shop/redact``): nothing routes here any more."""
+    schema = require_tenant("forgetting a store route")
+    if platform not in ROUTED_PLATFORMS or not key:
+        return
+    StoreRoute.objects.filter(platform=platform, key=key.strip().lower(), tenant__schema_name=schema).delete()
