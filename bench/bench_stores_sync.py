@@ -29,9 +29,10 @@ def _serve(orders: int, port_queue: mp.Queue, restore_rate: float) -> None:  # t
     from apps.stores.integrations.shopify.fake import FakeShopify
 
     fake = FakeShopify(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    fake.add_shop(
+    shop = fake.add_shop(
         SHOP, FakeStore.generate(orders=orders, customers=max(200, orders // 6), products=40, seed=1)
     )
+    shop.restore_rate = restore_rate
     fake.server.start()
     port_queue.put(fake.server.url)
     while True:

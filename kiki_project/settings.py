@@ -314,6 +314,9 @@ KIKI_LTV_SCORE_TIMEOUT_MS = env_int("KIKI_LTV_SCORE_TIMEOUT_MS", 200)  # ml work
 # --- store connectors (apps/stores/integrations; base URLs point tests and the sandbox at loopback fakes)
 KIKI_SHOPIFY_CLIENT_ID = env_str("KIKI_SHOPIFY_CLIENT_ID", "")
 KIKI_SHOPIFY_CLIENT_SECRET = env_str("KIKI_SHOPIFY_CLIENT_SECRET", "")
+# Full syncs of Shopify stores through bulk operations (one JSONL file; see apps/stores/integrations/
+# shopify/bulk.py). Off: paginated queries, capped by the shop's GraphQL cost bucket.
+KIKI_SHOPIFY_BULK_SYNC = env_bool("KIKI_SHOPIFY_BULK_SYNC", True)
 KIKI_SHOPIFY_API_BASE = env_str("KIKI_SHOPIFY_API_BASE", "https://{shop}")  # {shop}: acme.myshopify.com
 KIKI_SHOPIFY_SCOPES = env_str(
     "KIKI_SHOPIFY_SCOPES", "read_products,read_orders,read_customers,read_inventory"

@@ -113,6 +113,7 @@ class HttpClient:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         auth: Any = None,
+        stream: bool = False,
     ) -> requests.Response:
         url = path if path.startswith("http") else f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
         for attempt in range(1, self.max_attempts + 1):
@@ -126,6 +127,7 @@ class HttpClient:
                     headers={**self.headers, **(headers or {})},
                     auth=auth,
                     timeout=self.timeout_s,
+                    stream=stream,
                 )
             except requests.RequestException as exc:
                 if attempt == self.max_attempts:

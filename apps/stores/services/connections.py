@@ -533,6 +533,7 @@ def adapter_for(store: StoreConnection, **options: Any) -> Adapter:
     if store.platform == StoreConnection.Platform.SHOPIFY:
         from apps.stores.integrations.shopify.adapter import ShopifyAdapter
 
+        options.setdefault("bulk", settings.KIKI_SHOPIFY_BULK_SYNC)
         return ShopifyAdapter(
             api_base=shopify_api_base(store.shop_domain), access_token=creds["access_token"], **options
         )

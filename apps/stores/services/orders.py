@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.models import ZERO, Customer, Order, OrderItem, Product, Refund, StoreConnection, Variant
-from apps.stores.services._sql import bound_cursor, delete_unlisted, upsert
+from apps.stores.services._sql import bound_cursor, delete_unlisted, model_defaults, upsert
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +187,10 @@ _ATTRIBUTION_KEYS = (
 )
 
 
+_FINANCIAL_STATUSES = frozenset(Order.FinancialStatus.values)
+_FULFILLMENT_STATUSES = frozenset(Order.FulfillmentStatus.values)
+
+
 def orders_validate(*, store: StoreConnection, orders: Sequence[OrderInput]) -> None:
     """Raise ``StoresError`` (details ``{"orders": {index: {field: [reasons]}}}``) for input that
     ``orders_upsert`` would refuse; writes nothing. Forms call it to show errors before saving."""
@@ -271,9 +275,9 @@ def orders_validate(*, store: StoreConnection, orders: Sequence[OrderInput]) -> 
                 "currency",
                 f"Orders of this store are in {store.currency}; convert amounts before sending.",
             )
-        if o.financial_status not in Order.FinancialStatus.values:
+        if o.financial_status not in _FINANCIAL_STATUSES:
             bad(i, "financial_status", f"One of {', '.join(Order.FinancialStatus.values)}.")
-        if o.fulfillment_status not in Order.FulfillmentStatus.values:
+        if o.fulfillment_status not in _FULFILLMENT_STATUSES:
             bad(i, "fulfillment_status", f"One of {', '.join(Order.FulfillmentStatus.values)}.")
         if o.customer is not None and not o.customer.platform_id.strip():
             bad(i, "customer", "A customer needs a platform_id.")
@@ -289,7 +293,7 @@ def orders_validate(*, store: StoreConnection, orders: Sequence[OrderInput]) -> 
 
 def _customers_lock_or_create(
     store: StoreConnection, orders: Sequence[OrderInput], now: datetime
-) -> tuple[dict[str, Customer], int]:
+) -> tuple[dict[str, int], int]:
     """The customers the orders name (for a customer named by several orders, the most recently
     placed order's values win)."""
     named = sorted(((o.placed_at, o.customer) for o in orders if o.customer is not None), key=lambda p: p[0])
@@ -298,35 +302,38 @@ def _customers_lock_or_create(
 
 def _customers_write(
     store: StoreConnection, given: Sequence[CustomerInput], now: datetime
-) -> tuple[dict[str, Customer], int]:
-    """Customers created when new, locked, with their profile fields updated (later values win)."""
+) -> tuple[dict[str, int], int]:
+    """Customers created when new, with their profile fields updated where they differ (later values
+    win; a field not sent keeps its stored value), in set-based upserts that lock every named row in
+    ``platform_id`` order. Returns (platform_id → id, how many were created)."""
     profiles: dict[str, CustomerInput] = {}
     for one in given:
         earlier = profiles.get(one.platform_id)
         profiles[one.platform_id] = one if earlier is None else replace(earlier, **one.provided())
     if not profiles:
         return {}, 0
-    locked = Customer.objects.select_for_update().filter(store=store).order_by("pk")
-    found = {c.platform_id: c for c in locked.filter(platform_id__in=list(profiles))}
-    missing = sorted(set(profiles) - set(found))  # one insert order everywhere: no deadlock between callers
-    if missing:
-        Customer.objects.bulk_create(
-            [Customer(store=store, platform_id=pid, **profiles[pid].provided()) for pid in missing],
-            ignore_conflicts=True,  # a concurrent upsert created it: we lock and use that row
+    groups: dict[tuple[str, ...], list[str]] = {}  # customers sending the same fields: one statement
+    for pid in sorted(profiles):
+        groups.setdefault(tuple(profiles[pid].provided()), []).append(pid)
+    if len(groups) > 1:  # several statements: lock them all first, in one order, as a single one would
+        list(
+            Customer.objects.select_for_update()
+            .filter(store=store, platform_id__in=list(profiles))
+            .order_by("platform_id")
+            .values_list("pk", flat=True)
         )
-        found.update({c.platform_id: c for c in locked.filter(platform_id__in=missing)})
-    changed = []
-    for pid, profile in profiles.items():
-        customer = found[pid]
-        diff = {f: v for f, v in profile.provided().items() if getattr(customer, f) != v}
-        if diff and pid not in missing:
-            for f, v in diff.items():
-                setattr(customer, f, v)
-            customer.updated_at = now
-            changed.append(customer)
-    if changed:
-        Customer.objects.bulk_update(changed, [*CustomerInput.PROFILE_FIELDS, "updated_at"], batch_size=500)
-    return found, len(missing)
+    defaults = {**model_defaults(Customer, now), "store": store.pk}
+    created = 0
+    for fields_, pids in groups.items():
+        rows = [{**defaults, "platform_id": pid, **profiles[pid].provided()} for pid in pids]
+        written = upsert(
+            Customer, rows, conflict=("store", "platform_id"), compare=fields_, also_set=("updated_at",)
+        )
+        created += sum(w.inserted for w in written)
+    ids = dict(
+        Customer.objects.filter(store=store, platform_id__in=list(profiles)).values_list("platform_id", "pk")
+    )
+    return ids, created
 
 
 @transaction.atomic
@@ -398,9 +405,7 @@ def _customers_refresh_aggregates(customer_ids: Collection[int], now: datetime) 
         cursor.execute(sql, {"ids": sorted(customer_ids), "now": now})
 
 
-def _order_row(
-    store: StoreConnection, o: OrderInput, customer: Customer | None, now: datetime
-) -> dict[str, Any]:
+def _order_row(store: StoreConnection, o: OrderInput, customer: int | None, now: datetime) -> dict[str, Any]:
     attribution = {
         **attribution_from_url(o.landing_site),
         **{k: getattr(o, k) for k in _ATTRIBUTION_KEYS if getattr(o, k)},
@@ -409,7 +414,7 @@ def _order_row(
         "store": store.pk,
         "platform_id": o.platform_id,
         "number": o.number,
-        "customer": customer.pk if customer is not None else None,
+        "customer": customer,
         "placed_at": o.placed_at,
         "cancelled_at": o.cancelled_at,
         "currency": store.currency,
@@ -427,9 +432,12 @@ def _order_row(
     }
 
 
-def _write_children(store: StoreConnection, orders: Sequence[OrderInput], order_ids: dict[str, int]) -> None:
+def _write_children(
+    store: StoreConnection, orders: Sequence[OrderInput], order_ids: dict[str, int], existed: set[str]
+) -> None:
     """Line items and refunds of the orders that sent them: upserted, and the ones no longer listed
-    removed (a list that is sent is the complete list)."""
+    removed (a list that is sent is the complete list; an order inserted just now has nothing to
+    remove, so only the others, ``existed``, are looked at)."""
     with_items = [o for o in orders if o.items is not None]
     with_refunds = [o for o in orders if o.refunds is not None]
     if with_items:
@@ -469,7 +477,11 @@ def _write_children(store: StoreConnection, orders: Sequence[OrderInput], order_
         delete_unlisted(
             OrderItem,
             parent="order",
-            listed={order_ids[o.platform_id]: {i.platform_id for i in o.items or ()} for o in with_items},
+            listed={
+                order_ids[o.platform_id]: {i.platform_id for i in o.items or ()}
+                for o in with_items
+                if o.platform_id in existed
+            },
         )
     if with_refunds:
         refund_rows: list[dict[str, Any]] = sorted(
@@ -489,7 +501,11 @@ def _write_children(store: StoreConnection, orders: Sequence[OrderInput], order_
         delete_unlisted(
             Refund,
             parent="order",
-            listed={order_ids[o.platform_id]: {r.platform_id for r in o.refunds or ()} for o in with_refunds},
+            listed={
+                order_ids[o.platform_id]: {r.platform_id for r in o.refunds or ()}
+                for o in with_refunds
+                if o.platform_id in existed
+            },
         )
 
 
@@ -548,7 +564,8 @@ def orders_upsert(*, store: StoreConnection, orders: Sequence[OrderInput], actor
         old = before[platform_id]
         if tuple(old[1:]) != tuple(row[name] for name in _HISTORY_FIELDS):
             touched.update(pk for pk in (old[1], row["customer"]) if pk)
-    _write_children(store, orders, order_ids)
+    inserted = {str(w.key[1]) for w in written if w.inserted}
+    _write_children(store, orders, order_ids, existed={o.platform_id for o in orders} - inserted)
     _customers_refresh_aggregates(touched, now)
     changed_ids = tuple(sorted(touched))
     if changed_ids:

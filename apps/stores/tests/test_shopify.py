@@ -4,6 +4,7 @@ mid-way, and signed webhooks (valid, duplicate, forged, malformed, too large, an
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from decimal import Decimal
@@ -281,10 +282,16 @@ class _Dies:
         return self.inner.fetch(resource, cursor=cursor, since=since)
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["paginated", "bulk"])
 def test_a_sync_killed_mid_way_resumes_where_it_stopped_and_counts_nothing_twice(
-    tenants, shopify_settings, fake
+    tenants, shopify_settings, fake, monkeypatch, bulk
 ):
+    """Paginated: the cursor is Shopify's. Bulk: the byte offset of the next order's line in the
+    operation's file, resumed with a Range request by a new adapter (a new worker)."""
+    shopify_settings.KIKI_SHOPIFY_BULK_SYNC = bulk
+    monkeypatch.setattr("apps.stores.integrations.shopify.adapter.BULK_CHUNK", 50)
     store = _connected_store(fake, tenants.a.schema)
+    ranged_before = len([r for r in fake.server.requests_to("/bulk/") if "range" in r.headers])
     with schema_context(tenants.a.schema):
         run = sync.sync_request(store=store, resource="orders", mode="full", actor="tests", enqueue=False)
         with pytest.raises(KeyboardInterrupt):
@@ -294,10 +301,100 @@ def test_a_sync_killed_mid_way_resumes_where_it_stopped_and_counts_nothing_twice
         stopped = SyncRun.objects.get(pk=run.pk)
         assert (stopped.state, stopped.pages) == ("running", 2)
         assert Order.objects.count() == stopped.items == 100  # 2 pages of 50
+        assert ("bulk" in stopped.cursor["page"]) is bulk
         resumed = sync.sync_run_execute(run_id=run.pk)  # what redelivery or the stalled-run sweep does
         assert resumed.state == "done"
-        assert resumed.items == Order.objects.count() == len(fake.shops[SHOP].store.orders)
-        assert resumed.pages == 9  # 420 orders by 50
+        total = len(fake.shops[SHOP].store.orders)
+        assert resumed.items == Order.objects.count() == total
+        assert resumed.pages == -(-total // 50)
+        assert OrderItem.objects.count() == sum(len(o.lines) for o in fake.shops[SHOP].store.orders)
+        if bulk:
+            assert resumed.total_items == total  # the operation's rootObjectCount: the progress bar's 100 %
+            ranged = [r for r in fake.server.requests_to("/bulk/") if "range" in r.headers]
+            assert len(ranged) == ranged_before + 1  # resumed from its offset, not from the file's start
+
+
+def test_a_bulk_operation_that_fails_or_whose_file_expired_is_run_again(tenants, shopify_settings, fake):
+    store = _connected_store(fake, tenants.a.schema)
+    shop = fake.shops[SHOP]
+    with schema_context(tenants.a.schema):
+        shop.bulk_fail_next = 1  # Shopify: FAILED, INTERNAL_SERVER_ERROR
+        adapter = connections.adapter_for(store)
+        started = len(shop.bulk_operations)
+        page = adapter.fetch("customers", cursor={}, since=None)
+        assert len(shop.bulk_operations) == started + 2  # the failed one, then a new one
+        assert len(page.records) == len(shop.store.customers)
+        assert page.next_cursor is None
+        # A cursor naming a file that expired (it lives 7 days): a new operation, from the start.
+        products = adapter.fetch("products", cursor={}, since=None)
+        expired = shop.bulk_operations[len(shop.bulk_operations)]
+        expired.expired = True
+        stale = {
+            "id": f"gid://shopify/BulkOperation/{expired.id}",
+            "url": f"{fake.server.url}/shops/{SHOP}/bulk/{expired.id}.jsonl?signature={expired.secret}",
+            "offset": 0,
+        }
+        again = connections.adapter_for(store).fetch("products", cursor={"bulk": stale}, since=None)
+        assert len(shop.bulk_operations) == expired.id + 1
+        assert [p.platform_id for p in again.records] == [p.platform_id for p in products.records]
+
+
+def test_when_every_bulk_query_is_taken_a_full_sync_paginates(tenants, shopify_settings, fake):
+    from apps.stores.integrations.shopify.fake import MAX_BULK_QUERIES, BulkOperation
+
+    store = _connected_store(fake, tenants.a.schema)
+    shop = fake.shops[SHOP]
+    busy = [
+        BulkOperation(id=10_000 + n, resource="orders", status="RUNNING") for n in range(MAX_BULK_QUERIES)
+    ]
+    shop.bulk_operations.update({op.id: op for op in busy})
+    try:
+        with schema_context(tenants.a.schema):
+            run = sync.sync_request(
+                store=store, resource="customers", mode="full", actor="tests", enqueue=False
+            )
+            done = sync.sync_run_execute(run_id=run.pk)
+            assert done.state == "done"
+            assert done.items == len(shop.store.customers)
+            assert "after" in json.dumps(fake.server.log[-1].json()["variables"])  # paginated queries
+    finally:
+        for op in busy:
+            op.status = "CANCELED"
+
+
+def test_a_bulk_file_with_a_child_before_its_parent_is_refused():
+    from apps.stores.integrations.base import PlatformError
+    from apps.stores.integrations.shopify.adapter import BULK_QUERIES
+    from apps.stores.integrations.shopify.bulk import BulkReader
+
+    class _Raw(io.BytesIO):
+        auto_close = True
+
+    class _Download:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def request(self, method, url, headers=None, stream=False):
+            class _Response:
+                status_code = 200
+                raw = _Raw(self.data)  # noqa: RUF012 - one per response
+
+                def close(self) -> None:
+                    return None
+
+            return _Response()
+
+    good = b'{"id":"gid://shopify/Order/1","createdAt":"2026-01-01T00:00:00Z"}\n' + (
+        b'{"id":"gid://shopify/LineItem/7","quantity":1,"__parentId":"gid://shopify/Order/1"}\n'
+    )
+    reader = BulkReader(graphql=lambda *a: {}, download=_Download(good), sleep=lambda s: None)  # type: ignore[arg-type]
+    nodes, end = reader.read(BULK_QUERIES["orders"], "u", 0, 10)
+    assert end is None
+    assert nodes[0]["lineItems"]["nodes"][0]["id"].endswith("/7")
+    orphan = b'{"id":"gid://shopify/LineItem/7","quantity":1,"__parentId":"gid://shopify/Order/1"}\n' + good
+    reader = BulkReader(graphql=lambda *a: {}, download=_Download(orphan), sleep=lambda s: None)  # type: ignore[arg-type]
+    with pytest.raises(PlatformError, match="came before it"):
+        reader.read(BULK_QUERIES["orders"], "u", 0, 10)
 
 
 # --- webhooks --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ number, so a sync and a webhook write the same row.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,9 +23,21 @@ from apps.stores.integrations.base import (
     ShopInfo,
     money,
 )
+from apps.stores.integrations.shopify.bulk import (
+    BULK_CHUNK,
+    RESTARTS,
+    RUNNING,
+    BulkExpired,
+    BulkQuery,
+    BulkReader,
+    BulkUnavailable,
+    download_client,
+)
 from apps.stores.integrations.versions import SHOPIFY_API_VERSION
 from apps.stores.services.catalog import InventoryInput, ProductInput, VariantInput
 from apps.stores.services.orders import CustomerInput, OrderInput, OrderItemInput, RefundInput
+
+logger = logging.getLogger(__name__)
 
 # Nodes per page, kept under Shopify's cap of 1,000 points for one query (cost ≈ first × (1 + the
 # nested connection's first)): orders 50 × (1 + 15 lines) ≈ 800, products 25 × (1 + 30 variants) ≈ 775.
@@ -49,18 +62,22 @@ WEBHOOK_TOPICS = {
 _MONEY = "{ shopMoney { amount } }"
 _LINE = f"id sku title quantity originalUnitPriceSet {_MONEY} totalDiscountSet {_MONEY} variant {{ id }} product {{ id }}"
 _VARIANT = "id sku title price inventoryQuantity inventoryItem { id tracked }"
-ORDERS_QUERY = f"""
-query Orders($first: Int!, $after: String, $query: String) {{
-  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
-    nodes {{
-      id name createdAt updatedAt processedAt cancelledAt currencyCode
+# What we read of each object, shared by the paginated queries and the bulk ones (one selection).
+_ORDER = f"""id name createdAt updatedAt processedAt cancelledAt currencyCode
       displayFinancialStatus displayFulfillmentStatus
       subtotalPriceSet {_MONEY} totalTaxSet {_MONEY} totalShippingPriceSet {_MONEY}
       totalDiscountsSet {_MONEY} totalPriceSet {_MONEY} totalRefundedSet {_MONEY}
       customer {{ id email firstName lastName emailMarketingConsent {{ marketingState }} }}
       customerJourneySummary {{ firstVisit {{ landingPage referrerUrl }} }}
+      refunds {{ id createdAt totalRefundedSet {_MONEY} }}"""
+_PRODUCT = "id title handle onlineStoreUrl updatedAt status"
+_CUSTOMER = "id email firstName lastName updatedAt emailMarketingConsent { marketingState }"
+ORDERS_QUERY = f"""
+query Orders($first: Int!, $after: String, $query: String) {{
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    nodes {{
+      {_ORDER}
       lineItems(first: {LINES_FIRST}) {{ nodes {{ {_LINE} }} pageInfo {{ hasNextPage endCursor }} }}
-      refunds {{ id createdAt totalRefundedSet {_MONEY} }}
     }}
     pageInfo {{ hasNextPage endCursor }}
   }}
@@ -69,19 +86,19 @@ PRODUCTS_QUERY = f"""
 query Products($first: Int!, $after: String, $query: String) {{
   products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     nodes {{
-      id title handle onlineStoreUrl updatedAt status
+      {_PRODUCT}
       variants(first: {VARIANTS_FIRST}) {{ nodes {{ {_VARIANT} }} pageInfo {{ hasNextPage endCursor }} }}
     }}
     pageInfo {{ hasNextPage endCursor }}
   }}
 }}"""
-CUSTOMERS_QUERY = """
-query Customers($first: Int!, $after: String, $query: String) {
-  customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
-    nodes { id email firstName lastName updatedAt emailMarketingConsent { marketingState } }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
+CUSTOMERS_QUERY = f"""
+query Customers($first: Int!, $after: String, $query: String) {{
+  customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    nodes {{ {_CUSTOMER} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
 # The rest of one order's lines or one product's variants, REST_FIRST at a time.
 ORDER_LINES_QUERY = f"""
 query OrderLines($id: ID!, $after: String) {{
@@ -99,6 +116,21 @@ mutation Subscribe($topic: WebhookSubscriptionTopic!, $callbackUrl: URL!) {
     userErrors { field message }
   }
 }"""
+# Full syncs: one bulk operation per resource (``bulk.py``); nested connections take no ``first``.
+_BULK_ORDERS = BulkQuery(
+    f"{{ orders {{ edges {{ node {{ {_ORDER} lineItems {{ edges {{ node {{ {_LINE} }} }} }} }} }} }} }}",
+    "lineItems",
+)
+_BULK_PRODUCTS = BulkQuery(
+    f"{{ products {{ edges {{ node {{ {_PRODUCT} variants {{ edges {{ node {{ {_VARIANT} }} }} }} }} }} }} }}",
+    "variants",
+)
+BULK_QUERIES = {
+    "orders": _BULK_ORDERS,
+    "products": _BULK_PRODUCTS,
+    "inventory": _BULK_PRODUCTS,
+    "customers": BulkQuery(f"{{ customers {{ edges {{ node {{ {_CUSTOMER} }} }} }} }}", None),
+}
 _QUERIES = {
     "orders": ORDERS_QUERY,
     "products": PRODUCTS_QUERY,
@@ -183,6 +215,21 @@ def order_from_graphql(node: dict[str, Any]) -> OrderInput:
             for r in node.get("refunds") or []
         ),
     )
+
+
+def _records(resource: str, nodes: list[dict[str, Any]]) -> list[Any]:
+    """A page of GraphQL nodes (paginated or reassembled from a bulk file) as records to write."""
+    if resource == "orders":
+        return [order_from_graphql(n) for n in nodes]
+    if resource == "customers":
+        return [_customer_from_graphql(n) for n in nodes]
+    if resource == "products":
+        return [product_from_graphql(n) for n in nodes]
+    return [
+        InventoryInput(quantity=v.inventory_quantity, variant_platform_id=v.platform_id)
+        for p in (product_from_graphql(n) for n in nodes)
+        for v in p.variants
+    ]
 
 
 def _customer_from_graphql(node: dict[str, Any]) -> CustomerInput:
@@ -304,6 +351,7 @@ class ShopifyAdapter:
         access_token: str,
         sleep: Callable[[float], None] = time.sleep,
         page_size: int | None = None,
+        bulk: bool = True,
     ) -> None:
         self.http = HttpClient(
             base_url=f"{api_base.rstrip('/')}/admin/api/{SHOPIFY_API_VERSION}",
@@ -312,6 +360,8 @@ class ShopifyAdapter:
         )
         self.sleep = sleep
         self.page_size = page_size  # None: PAGE_SIZE per resource
+        self.bulk = bulk  # full syncs through bulk operations (else paginated, like incremental ones)
+        self._bulk = BulkReader(graphql=self.graphql, download=download_client(sleep), sleep=sleep)
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """One GraphQL call; THROTTLED (200 or 429) waits what ``throttleStatus`` says it takes to
@@ -344,6 +394,11 @@ class ShopifyAdapter:
         return ShopInfo(name=shop["name"], currency=shop["currencyCode"], domain=shop["myshopifyDomain"])
 
     def fetch(self, resource: str, *, cursor: dict[str, Any], since: datetime | None) -> Page:
+        if since is None and self.bulk and "after" not in cursor:
+            try:
+                return self._bulk_fetch(resource, cursor.get("bulk") or {})
+            except BulkUnavailable as exc:  # the shop's bulk queries are all taken: paginate
+                logger.info("shopify bulk query unavailable; paginating", extra={"reason": str(exc)})
         query = f"updated_at:>='{since.isoformat()}'" if since is not None else None
         first = self.page_size or PAGE_SIZE[resource]
         body = self.graphql(
@@ -360,19 +415,44 @@ class ShopifyAdapter:
                 self._rest(node, "variants", PRODUCT_VARIANTS_QUERY, "product")
         info = connection.get("pageInfo") or {}
         next_cursor = {"after": info["endCursor"]} if info.get("hasNextPage") else None
-        if resource == "orders":
-            records: list[Any] = [order_from_graphql(n) for n in nodes]
-        elif resource == "customers":
-            records = [_customer_from_graphql(n) for n in nodes]
-        elif resource == "products":
-            records = [product_from_graphql(n) for n in nodes]
-        else:
-            records = [
-                InventoryInput(quantity=v.inventory_quantity, variant_platform_id=v.platform_id)
-                for p in (product_from_graphql(n) for n in nodes)
-                for v in p.variants
-            ]
-        return Page(records, next_cursor)
+        return Page(_records(resource, nodes), next_cursor)
+
+    def _bulk_fetch(self, resource: str, state: dict[str, Any]) -> Page:
+        """One page of a full sync through a bulk operation: start it (or resume the one the cursor
+        names), wait for its file, then read ``BULK_CHUNK`` root objects from the cursor's offset."""
+        bulk = BULK_QUERIES[resource]
+        for _ in range(RESTARTS + 1):
+            if not state.get("id"):
+                state = {"id": self._bulk.start(bulk)}
+            if "url" not in state:
+                operation = self._bulk.wait(state["id"])
+                status = operation.get("status")
+                if status in RUNNING:  # still running: the run saves this cursor and comes back
+                    return Page([], {"bulk": state})
+                if status != "COMPLETED":
+                    logger.warning(
+                        "shopify bulk operation ended without a file; starting another",
+                        extra={"status": status, "error_code": operation.get("errorCode")},
+                    )
+                    state = {}
+                    continue
+                if not operation.get("url"):  # nothing matched: an empty store
+                    return Page([], None, total=0)
+                state = {
+                    "id": state["id"],
+                    "url": operation["url"],
+                    "offset": 0,
+                    "total": int(operation.get("rootObjectCount") or 0),
+                }
+            try:
+                nodes, offset = self._bulk.read(bulk, state["url"], int(state["offset"]), BULK_CHUNK)
+            except BulkExpired:
+                logger.warning("shopify bulk file expired; starting another operation")
+                state = {}
+                continue
+            next_cursor = None if offset is None else {"bulk": {**state, "offset": offset}}
+            return Page(_records(resource, nodes), next_cursor, total=state.get("total"))
+        raise PlatformError("Shopify bulk operations kept failing", transient=True)
 
     def _rest(self, node: dict[str, Any], field: str, query: str, root: str) -> None:
         """Complete a node's nested connection (lines of a big order, variants of a big product)."""

@@ -1,8 +1,10 @@
 """A loopback Shopify, written from api-contracts.md §1 (not from our client): OAuth authorize and
 token exchange with expiring offline tokens and refresh, the Admin GraphQL API's ``shop``, ``orders``,
 ``products`` and ``customers`` connections (``first``/``after``, ``query: "updated_at:>='…'"``,
-``pageInfo``), a cost bucket answering ``THROTTLED``, ``webhookSubscriptionCreate``, and signed
-REST-shaped webhook deliveries to the subscribed address.
+``pageInfo``), a cost bucket answering ``THROTTLED``, ``webhookSubscriptionCreate``, bulk operations
+(``bulkOperationRunQuery``, polled through ``node(id:)``, a JSONL file whose nested connections are
+lines with ``__parentId`` after their parent, served with ``Range`` support at an unauthenticated
+signed URL), and signed REST-shaped webhook deliveries to the subscribed address.
 
 Shops are served under ``/shops/<shop domain>``: ``KIKI_SHOPIFY_API_BASE=http://127.0.0.1:<port>/shops/{shop}``.
 It does not parse GraphQL: it finds the query's root connection and reads its variables, which is
@@ -72,6 +74,26 @@ class Token:
 
 
 @dataclass
+class BulkOperation:
+    """One bulk query: CREATED, RUNNING on the first poll, then COMPLETED (or FAILED) on the next."""
+
+    id: int
+    resource: str
+    status: str = "CREATED"
+    fail: bool = False
+    polls: int = 0
+    secret: str = field(default_factory=lambda: secrets.token_hex(8))
+    body: bytes | None = None
+    roots: int = 0
+    expired: bool = False  # tests: the file's URL no longer answers (it lives 7 days)
+
+
+MAX_BULK_QUERIES = 5  # per shop, from API version 2026-01 (api-contracts.md §1c)
+_BULK_ROOT = re.compile(r"\{\s*(orders|products|customers)\s*[({]")
+_BULK_CHILD = {"orders": "lineItems", "products": "variants", "customers": None}
+
+
+@dataclass
 class FakeShop:
     store: FakeStore
     client_id: str
@@ -88,6 +110,9 @@ class FakeShop:
     tokens: dict[str, Token] = field(default_factory=dict)
     subscriptions: dict[str, str] = field(default_factory=dict)  # REST topic → address
     installed: bool = True
+    bulk_operations: dict[int, BulkOperation] = field(default_factory=dict)
+    bulk_fail_next: int = 0  # tests: the next N operations end FAILED (INTERNAL_SERVER_ERROR)
+    domain: str = ""  # as served: /shops/<domain>
 
 
 class FakeShopify:
@@ -108,7 +133,9 @@ class FakeShopify:
 
     # --- set-up --------------------------------------------------------------------------------------
     def add_shop(self, domain: str, store: FakeStore) -> FakeShop:
-        shop = FakeShop(store=store, client_id=self.client_id, client_secret=self.client_secret)
+        shop = FakeShop(
+            store=store, client_id=self.client_id, client_secret=self.client_secret, domain=domain
+        )
         self.shops[domain] = shop
         return shop
 
@@ -135,6 +162,9 @@ class FakeShopify:
             return self._authorize(match.group(1), request)
         if path == "/admin/oauth/access_token" and request.method == "POST":
             return self._token(shop, request)
+        bulk_file = re.match(r"^/bulk/(\d+)\.jsonl$", path)
+        if bulk_file and request.method == "GET":
+            return self._bulk_file(shop, int(bulk_file.group(1)), request)
         if re.match(r"^/admin/api/[^/]+/graphql\.json$", path) and request.method == "POST":
             token = shop.tokens.get(request.headers.get("x-shopify-access-token", ""))
             if token is None or token.expires_at < time.time() or not shop.installed:
@@ -228,6 +258,8 @@ class FakeShopify:
                     }
                 },
             )
+        if "bulkOperationRunQuery" in query:
+            return self._bulk_run(shop, variables.get("query") or "")
         root = _ROOT.search(query)  # the operation's first field: {  orders(… / { shop {
         name = root.group(1) if root else ""
         first = int(variables.get("first") or 50)
@@ -308,6 +340,11 @@ class FakeShopify:
                 200,
                 {"data": {name: self._rest(shop.store, name, variables, nested)}, "extensions": extensions},
             )
+        if name == "node":
+            return Reply(
+                200,
+                {"data": {"node": self._bulk_poll(shop, str(variables.get("id")))}, "extensions": extensions},
+            )
         if name not in ("orders", "products", "customers"):
             return Reply(200, {"errors": [{"message": f"Field '{name}' doesn't exist on type 'QueryRoot'"}]})
         data = self._connection(
@@ -343,6 +380,120 @@ class FakeShopify:
             "nodes": [render(store, i) for i in page],
             "pageInfo": {"hasNextPage": more, "endCursor": end},
         }
+
+    # --- bulk operations (§1c) ---------------------------------------------------------------------------
+    def _bulk_run(self, shop: FakeShop, bulk_query: str) -> Reply:
+        root = _BULK_ROOT.search(bulk_query)
+        if root is None:
+            return Reply(
+                200,
+                {
+                    "data": {
+                        "bulkOperationRunQuery": {
+                            "bulkOperation": None,
+                            "userErrors": [{"field": ["query"], "message": "Invalid bulk query"}],
+                        }
+                    }
+                },
+            )
+        with self.lock:
+            running = sum(op.status in ("CREATED", "RUNNING") for op in shop.bulk_operations.values())
+            if running >= MAX_BULK_QUERIES:
+                message = "A bulk query operation for this app and shop is already in progress"
+                return Reply(
+                    200,
+                    {
+                        "data": {
+                            "bulkOperationRunQuery": {
+                                "bulkOperation": None,
+                                "userErrors": [{"field": None, "message": message}],
+                            }
+                        }
+                    },
+                )
+            op = BulkOperation(id=len(shop.bulk_operations) + 1, resource=root.group(1))
+            if shop.bulk_fail_next > 0:
+                shop.bulk_fail_next -= 1
+                op.fail = True
+            shop.bulk_operations[op.id] = op
+        return Reply(
+            200,
+            {
+                "data": {
+                    "bulkOperationRunQuery": {
+                        "bulkOperation": {"id": _gid("BulkOperation", op.id), "status": op.status},
+                        "userErrors": [],
+                    }
+                }
+            },
+        )
+
+    def _bulk_poll(self, shop: FakeShop, gid: str) -> dict[str, Any] | None:
+        try:
+            op = shop.bulk_operations[int(gid.rsplit("/", 1)[-1])]
+        except (KeyError, ValueError):
+            return None
+        with self.lock:
+            op.polls += 1
+            if op.status == "CREATED":
+                op.status = "RUNNING"
+            elif op.status == "RUNNING" and op.polls >= 2:
+                if op.fail:
+                    op.status = "FAILED"
+                else:
+                    op.body, op.roots = self._bulk_render(shop.store, op.resource)
+                    op.status = "COMPLETED"
+        done = op.status == "COMPLETED"
+        return {
+            "id": gid,
+            "status": op.status,
+            "errorCode": "INTERNAL_SERVER_ERROR" if op.status == "FAILED" else None,
+            "objectCount": str(op.body.count(b"\n")) if done and op.body else "0",
+            "rootObjectCount": str(op.roots) if done else "0",
+            "fileSize": str(len(op.body)) if done and op.body else None,
+            "url": f"{self.server.url}/shops/{shop.domain}/bulk/{op.id}.jsonl?signature={op.secret}"
+            if done and op.roots
+            else None,
+            "partialDataUrl": None,
+        }
+
+    def _bulk_render(self, store: FakeStore, resource: str) -> tuple[bytes, int]:
+        """Every object as JSONL: the root's line, then a line per nested node with ``__parentId``."""
+        render: dict[str, Callable[..., dict[str, Any]]] = {
+            "orders": self._order,
+            "products": self._product,
+            "customers": self._customer,
+        }
+        child = _BULK_CHILD[resource]
+        lines: list[bytes] = []
+        items = sorted(store.by_update(resource), key=lambda i: i.id)
+        for item in items:
+            node = render[resource](store, item, nested=None)
+            children = node.pop(child)["nodes"] if child else []
+            lines.append(json.dumps(node, separators=(",", ":")).encode())
+            lines.extend(
+                json.dumps({**c, "__parentId": node["id"]}, separators=(",", ":")).encode() for c in children
+            )
+        return b"".join(line + b"\n" for line in lines), len(items)
+
+    def _bulk_file(self, shop: FakeShop, op_id: int, request: Request) -> Reply:
+        op = shop.bulk_operations.get(op_id)
+        if op is None or op.body is None or op.expired or request.arg("signature") != op.secret:
+            return Reply(
+                403, b"<Error><Code>AccessDenied</Code></Error>", {"Content-Type": "application/xml"}
+            )
+        wanted = re.match(r"^bytes=(\d+)-$", request.headers.get("range", ""))
+        if wanted:
+            start = int(wanted.group(1))
+            return Reply(
+                206,
+                op.body[start:],
+                {
+                    "Content-Type": "application/jsonl",
+                    "Content-Range": f"bytes {start}-{len(op.body) - 1}/{len(op.body)}",
+                },
+            )
+        return Reply(200, op.body, {"Content-Type": "application/jsonl"})
 
     # --- GraphQL shapes --------------------------------------------------------------------------------
     def _rest(self, store: FakeStore, name: str, variables: dict[str, Any], first: int) -> dict[str, Any]:
