@@ -45,3 +45,31 @@ def route_forget(*, platform: str, key: str) -> None:
     if platform not in ROUTED_PLATFORMS or not key:
         return
     StoreRoute.objects.filter(platform=platform, key=key.strip().lower(), tenant__schema_name=schema).delete()
+
+
+def routes_backfill() -> int:
+    """Routes for the stores connected before the registry existed (migration 0002 runs it once; it
+    is idempotent). Only missing routes are created: a shop another workspace already holds keeps its
+    route. Returns how many were created."""
+    from django.db import connection
+    from django_tenants.utils import get_public_schema_name, schema_context
+
+    from apps.stores.models import StoreConnection
+
+    created = 0
+    tenants = get_tenant_model().objects.exclude(schema_name=get_public_schema_name())
+    for tenant in tenants.only("pk", "schema_name"):
+        with schema_context(tenant.schema_name):
+            if StoreConnection._meta.db_table not in connection.introspection.table_names():
+                continue  # a workspace whose schema is not migrated yet
+            shops = list(
+                StoreConnection.objects.filter(platform__in=ROUTED_PLATFORMS)
+                .exclude(status=StoreConnection.Status.UNINSTALLED)
+                .exclude(shop_domain="")
+                .values_list("platform", "shop_domain")
+            )
+        routes = [StoreRoute(platform=p, key=k.strip().lower(), tenant=tenant) for p, k in shops]
+        before = StoreRoute.objects.count()
+        StoreRoute.objects.bulk_create(routes, ignore_conflicts=True)
+        created += StoreRoute.objects.count() - before
+    return created

@@ -534,3 +534,18 @@ def test_the_registry_follows_connect_uninstall_and_redact_of_its_own_workspace_
     _connect_shopify(b, SHOP_A)  # reinstalled
     route.refresh_from_db()
     assert route.uninstalled_at is None
+
+
+def test_stores_connected_before_the_registry_get_routes_without_taking_a_shop_over(tenants, shopify):
+    from apps.stores.routing.services import routes_backfill
+
+    a, b = tenants
+    _connect_shopify(a, SHOP_A)
+    _connect_shopify(b, SHOP_A)  # beta holds the shop now
+    StoreRoute.objects.all().delete()  # as before the registry existed
+    with schema_context(b.schema):  # beta's store of that shop predates alpha's in this story
+        StoreConnection.objects.filter(shop_domain=SHOP_A).update(status="uninstalled")
+    assert routes_backfill() == 1
+    assert list(StoreRoute.objects.values_list("key", "tenant__schema_name")) == [(SHOP_A, a.schema)]
+    assert routes_backfill() == 0  # run again (migration 0002 runs it once): nothing new, nothing moved
+    assert StoreRoute.objects.get().tenant.schema_name == a.schema
