@@ -36,6 +36,12 @@ def process_webhook(delivery_id: int) -> str:
     return webhooks.webhook_process(delivery_id=delivery_id).status
 
 
+@kiki_task("stores.drain_webhooks", queue=Queue.WEBHOOKS)
+def drain_webhooks() -> int:
+    """Every delivery waiting in this workspace (woken by the first delivery of a burst)."""
+    return webhooks.webhooks_drain()
+
+
 @kiki_task("stores.compute_baseline", queue=Queue.SYNC)
 def compute_baseline(store_id: int) -> str:
     store = StoreConnection.objects.get(pk=store_id)
@@ -54,6 +60,8 @@ def poll_stores() -> int:
     for run_id in sync.stalled_runs():
         logger.warning("resuming a stalled sync", extra={"run_id": run_id})
         run_sync.apply_async(kwargs={"run_id": run_id}, headers={"_schema_name": current_schema()})
+    if webhooks.webhooks_waiting_since(minutes=5):
+        webhooks.webhooks_wake(current_schema())
     return queued
 
 

@@ -142,7 +142,7 @@ def insert_new(model: type[models.Model], row: dict[str, Any], *, conflict: tupl
         f"VALUES ({', '.join(['%s'] * len(values))}) "
         f"ON CONFLICT ({', '.join(quote(_column(model, n)[0]) for n in conflict)}) DO NOTHING RETURNING id"
     )
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:  # server-side binding: a body's bytes are not escaped into the SQL
         cursor.execute(sql, values)
         found = cursor.fetchone()
     return int(found[0]) if found else None

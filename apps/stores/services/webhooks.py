@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.redis import get_redis
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.integrations.base import Delivery, PlatformError
@@ -52,7 +54,7 @@ PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
 
 @dataclass(frozen=True)
 class Received:
-    delivery: WebhookDelivery
+    delivery_pk: int | None  # None for a duplicate: the stored delivery is left as it is, unread
     duplicate: bool
 
 
@@ -66,7 +68,8 @@ def webhook_receive(
     parse_error: str = "",
 ) -> Received:
     """Store a verified delivery once. A duplicate (same store, topic and delivery id) is returned
-    as it is and changes nothing. A body that did not parse is kept as failed, with the reason."""
+    as it is and changes nothing (nor is it read). A body that did not parse is kept as failed, with
+    the reason."""
     schema = require_tenant("receiving a webhook")
     kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in _KEPT_HEADERS}
     status = WebhookDelivery.Status.FAILED if parse_error else WebhookDelivery.Status.RECEIVED
@@ -87,14 +90,76 @@ def webhook_receive(
     # One statement (no transaction around it): a duplicate inserts nothing and comes back empty.
     inserted = insert_new(WebhookDelivery, row, conflict=("store", "topic", "delivery_id"))
     if inserted is None:
-        existing = WebhookDelivery.objects.get(
-            store=store, topic=row["topic"], delivery_id=row["delivery_id"]
-        )
-        return Received(existing, duplicate=True)
-    delivery = WebhookDelivery(pk=inserted, **{k: v for k, v in row.items() if k != "store"}, store=store)
+        return Received(None, duplicate=True)
     if not parse_error:
-        _enqueue(schema, delivery.pk)
-    return Received(delivery, duplicate=False)
+        transaction.on_commit(lambda: webhooks_wake(schema))
+    return Received(inserted, duplicate=False)
+
+
+# --- draining: one task per burst, not one per delivery --------------------------------------------
+# A Celery publish per delivery cost more than storing it. Instead each stored delivery does one
+# Redis SET NX (a flag per workspace): the first of a burst enqueues ``stores.drain_webhooks``,
+# the others find the flag set. The drain clears the flag *before* it reads what is waiting, so a
+# delivery committed after that read sets it again and wakes another drain: none is left behind.
+# (The flag expires on its own, and the hourly poll wakes a drain for anything older than a few
+# minutes, should a process die between setting the flag and enqueueing.)
+def drain_flag(schema: str) -> str:
+    return f"kiki:stores:webhook-drain:{schema}"
+
+
+DRAIN_FLAG_TTL_S = 120
+DRAIN_BATCH = 200
+DRAIN_BUDGET_S = 20.0  # then it yields to other workspaces (and pings) and wakes another
+
+
+def webhooks_wake(schema: str) -> bool:
+    """Make sure a drain will run for this workspace; True when this call enqueued it."""
+    from apps.stores.tasks import drain_webhooks
+
+    if not get_redis().set(drain_flag(schema), 1, nx=True, ex=DRAIN_FLAG_TTL_S):
+        return False
+    drain_webhooks.apply_async(headers={"_schema_name": schema})
+    return True
+
+
+def webhooks_waiting_since(*, minutes: int) -> bool:
+    """Is a delivery waiting longer than ``minutes``? (The hourly poll's safety net.)"""
+    require_tenant("finding waiting webhooks")
+    limit = timezone.now() - timedelta(minutes=minutes)
+    return WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.RECEIVED, received_at__lt=limit
+    ).exists()
+
+
+def webhooks_drain(*, budget_s: float = DRAIN_BUDGET_S) -> int:
+    """Process every received delivery of this workspace, oldest first; returns how many. A delivery
+    that raises something unexpected is logged and left ``received`` for the next drain, so one bad
+    delivery does not hold the others up. Past ``budget_s`` another drain is woken for the rest."""
+    import time
+
+    schema = require_tenant("draining webhooks")
+    get_redis().delete(drain_flag(schema))  # before reading: what is stored from now on wakes another drain
+    began, done = time.monotonic(), 0
+    skipped: set[int] = set()
+    while True:
+        waiting = list(
+            WebhookDelivery.objects.filter(status=WebhookDelivery.Status.RECEIVED)
+            .exclude(pk__in=skipped)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:DRAIN_BATCH]
+        )
+        if not waiting:
+            return done
+        for pk in waiting:
+            try:
+                webhook_process(delivery_id=pk)
+                done += 1
+            except Exception:  # noqa: BLE001 - logged with its traceback; the delivery waits for the next drain
+                logger.exception("webhook processing raised", extra={"delivery_id": pk})
+                skipped.add(pk)
+        if time.monotonic() - began > budget_s:
+            webhooks_wake(schema)
+            return done
 
 
 def _enqueue(schema: str, delivery_id: int) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.db.models import Sum
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.stores.integrations.fakes.server import Failure
@@ -427,6 +428,69 @@ def test_webhooks_are_verified_stored_once_and_processed(tenants, shopify_settin
         assert Order.objects.count() == len(shop.orders)
     with schema_context(tenants.b.schema):
         assert not WebhookDelivery.objects.exists()
+
+
+def test_a_burst_of_deliveries_wakes_one_drain_that_processes_them_all_and_no_other_workspaces(
+    tenants, shopify_settings, fake, monkeypatch, django_capture_on_commit_callbacks
+):
+    """One Celery publish per burst, not per delivery; a delivery stored after the drain began wakes
+    another; a delivery that raises does not hold the others up; the drain stays in its workspace."""
+    from apps.core.redis import get_redis
+    from apps.stores.tasks import drain_webhooks
+
+    woken: list[str] = []
+    monkeypatch.setattr(
+        drain_webhooks, "apply_async", lambda **kw: woken.append(kw["headers"]["_schema_name"])
+    )
+    store = _finish(_connected_store(fake, tenants.a.schema), tenants.a.schema)
+    for schema in (tenants.a.schema, tenants.b.schema):
+        get_redis().delete(webhooks.drain_flag(schema))
+    with schema_context(tenants.b.schema):
+        other = StoreConnection.objects.create(platform="manual", name="B", currency="USD")
+        WebhookDelivery.objects.create(
+            store=other,
+            platform="manual",
+            topic="orders/create",
+            delivery_id="b-1",
+            raw_body=b"{}",
+            received_at=timezone.now(),
+        )
+    shop = fake.shops[SHOP].store
+    client = Client(HTTP_HOST=tenants.a.host)
+    orders = [shop.add_order() for _ in range(4)]
+    for n, order in enumerate(orders[:3]):
+        body, headers = fake.signed_delivery(
+            SHOP, "orders/create", fake.rest_order(shop, order), webhook_id=f"burst-{n}"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            assert _post(client, body, headers).json() == {"status": "accepted"}
+    assert woken == [tenants.a.schema]  # three deliveries, one drain
+    with schema_context(tenants.a.schema):
+        poison = WebhookDelivery.objects.order_by("pk").first()
+        real = webhooks.webhook_process
+
+        def flaky(*, delivery_id):
+            if delivery_id == poison.pk:
+                raise RuntimeError("database went away")
+            return real(delivery_id=delivery_id)
+
+        monkeypatch.setattr(webhooks, "webhook_process", flaky)
+        assert webhooks.webhooks_drain() == 2
+        assert WebhookDelivery.objects.get(pk=poison.pk).status == "received"  # waits for the next drain
+        # The drain cleared the flag before reading: the next delivery wakes another.
+        body, headers = fake.signed_delivery(
+            SHOP, "orders/create", fake.rest_order(shop, orders[3]), webhook_id="burst-3"
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _post(client, body, headers).json() == {"status": "accepted"}
+    assert woken == [tenants.a.schema, tenants.a.schema]
+    monkeypatch.setattr(webhooks, "webhook_process", real)
+    with schema_context(tenants.a.schema):
+        assert webhooks.webhooks_drain() == 2
+        assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"processed"}
+        assert Order.objects.filter(store=store, platform_id__in=[str(o.id) for o in orders]).count() == 4
+    with schema_context(tenants.b.schema):
+        assert WebhookDelivery.objects.get().status == "received"  # another workspace's drain's to do
 
 
 def test_forged_unsigned_malformed_and_oversized_deliveries(tenants, shopify_settings, fake, settings):
