@@ -1,5 +1,6 @@
-"""Quality gates: the real web process (gunicorn, as ``make run`` starts it) against the test database,
-for the API fuzzing and browser suites. A gate's figures are printed at the end of the run."""
+"""Quality gates: the real web process (gunicorn, as ``make run`` starts it) against the test database
+and the sandbox Shopify, for the API fuzzing and browser suites. A gate's figures are printed at the
+end of the run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from apps.stores.integrations.fakes.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_SHOP
+from apps.stores.integrations.fakes.store import FakeStore
+from apps.stores.integrations.shopify.fake import FakeShopify
 from conftest import GATE_FIGURES
 from conftest import TEST_ARTIFACTS as ARTIFACTS
 from tests.celery_worker import worker_database_url
@@ -32,12 +36,45 @@ def record_figure(name: str, value: Any) -> None:
     (GATE_FIGURES / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json").write_text(json.dumps([name, value]))
 
 
+def shopify_env(shopify: FakeShopify) -> dict[str, str]:
+    """What a process needs to reach the sandbox Shopify (``make run`` passes the same to each)."""
+    return {
+        "KIKI_SHOPIFY_CLIENT_ID": shopify.client_id,
+        "KIKI_SHOPIFY_CLIENT_SECRET": shopify.client_secret,
+        "KIKI_SHOPIFY_API_BASE": shopify.api_base_template(),
+    }
+
+
 @pytest.fixture(scope="session")
-def gate_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
+def sandbox_shopify() -> Iterator[FakeShopify]:
+    """The sandbox Shopify on loopback, as ``make run`` serves it (same shop and app credentials), with
+    a small generated shop; started before the web process, which is configured to reach it."""
+    shopify = FakeShopify(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET)
+    shopify.add_shop(
+        SANDBOX_SHOP,
+        FakeStore.generate(
+            orders=360,
+            customers=90,
+            products=14,
+            seed=5,
+            name="KIKI Sandbox Outfitters",
+            domain="kiki-sandbox",
+        ),
+    )
+    with shopify.server:
+        yield shopify
+
+
+@pytest.fixture(scope="session")
+def gate_server(
+    django_db_setup: Any, django_db_blocker: Any, sandbox_shopify: FakeShopify
+) -> Iterator[LiveServer]:
     with django_db_blocker.unblock():
         database_url = worker_database_url()
     with web_server(
-        database_url=database_url, log_path=ARTIFACTS / "gates" / "gunicorn.log", env=GATE_SERVER_ENV
+        database_url=database_url,
+        log_path=ARTIFACTS / "gates" / "gunicorn.log",
+        env={**GATE_SERVER_ENV, **shopify_env(sandbox_shopify)},
     ) as server:
         yield server
 

@@ -7,7 +7,10 @@ against the real web process on a non-default port.
    predicted LTV and intervals, and LTV models;
 3. as an Analyst: the same pages, no credential visible, no Admin-only action offered;
 4. ``/api/docs`` renders from our own static files and lists every operation;
-5. on a second workspace's host, the first workspace's session is refused.
+5. on a second workspace's host, the first workspace's session is refused;
+6. an Admin connects the sandbox Shopify (a loopback fake, as ``make run`` serves it) from "Connect a
+   store": through its authorize page back to our callback, then watches the sync (a real Celery
+   worker) until the store is active with every order and product; an Analyst cannot connect.
 
 Without ``/usr/bin/chromium`` these are skipped with one line saying so (``.ci/run`` installs it).
 A failing test leaves a screenshot and the page's HTML under ``.kiki/test-artifacts/browser/``; the
@@ -18,16 +21,21 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from apps.stores.integrations.fakes.sandbox import SANDBOX_SHOP
 from conftest import PASSWORD
+from tests.celery_worker import celery_worker, worker_database_url
+from tests.gates.conftest import shopify_env
 from tests.live_server import LiveServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.browser]
@@ -37,8 +45,9 @@ SKIP_REASON = (
     f"browser gate skipped: Chromium not found at {CHROMIUM} "
     "(apt-get install chromium, or set KIKI_CHROMIUM; .ci/run installs it)"
 )
-SHOP, OTHER = "browser-shop", "browser-other"
+SHOP, OTHER, CONNECT = "browser-shop", "browser-other", "browser-connect"
 TIMEOUT_MS = 20_000
+SYNC_TIMEOUT_S = 90
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,24 @@ def _seed_shop(server: LiveServer) -> Shop:
     return Shop(SHOP, admin, analyst, store["name"], version)
 
 
+def _seed_connect() -> str:
+    """A workspace with no store yet, an Admin and an Analyst: the one that connects the sandbox."""
+    from django_tenants.utils import schema_context
+
+    from apps.governance.services import user_create
+    from apps.governance.tenancy.services import SignupRequest, tenant_signup
+
+    result = tenant_signup(
+        SignupRequest(
+            name="Browser Connect", slug=CONNECT, admin_email=f"admin@{CONNECT}.test", password=PASSWORD
+        ),
+        actor="tests",
+    )
+    with schema_context(result.schema_name):
+        user_create(email=f"analyst@{CONNECT}.test", password=PASSWORD, role="analyst", actor="tests")
+    return CONNECT
+
+
 @pytest.fixture(scope="module")
 def workspaces(gate_server: LiveServer, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     from apps.governance.tenancy.models import Tenant
@@ -121,7 +148,8 @@ def workspaces(gate_server: LiveServer, django_db_blocker: Any) -> Iterator[dict
             ),
             actor="tests",
         )
-    yield {"shop": shop, "other": OTHER}
+        connect = _seed_connect()
+    yield {"shop": shop, "other": OTHER, "connect": connect}
     with django_db_blocker.unblock():
         for tenant in Tenant.objects.filter(slug__startswith="browser-"):
             tenant.delete(force_drop=True)
@@ -329,3 +357,99 @@ def test_another_workspace_refuses_the_first_workspaces_session(
     # …while on its own host the session still works.
     page.goto(gate_server.browser_url(shop.slug, "/admin/"))
     assert shop.admin_email.upper() in text(page).upper()
+
+
+# --- 6 ----------------------------------------------------------------------------------------------
+def _store_page_when_synced(page: Any) -> str:
+    """Reload the store's page until its connection is over (active, or failed); its status."""
+    deadline = time.monotonic() + SYNC_TIMEOUT_S
+    while True:
+        status = page.inner_text(".field-status .readonly").strip()
+        if status != "Connecting":
+            return status
+        if time.monotonic() > deadline:
+            runs = page.locator(".field-sync_progress").all_inner_texts()
+            raise AssertionError(f"still connecting after {SYNC_TIMEOUT_S} s; sync runs: {runs}")
+        page.wait_for_timeout(300)  # between polls of the page, as a person would press reload
+        page.reload(wait_until="load")
+
+
+def test_admin_connects_the_sandbox_shopify_and_watches_its_sync(
+    gate_server: LiveServer,
+    sandbox_shopify: Any,
+    workspaces: Any,
+    page: Any,
+    browser: Any,
+    django_db_blocker: Any,
+) -> None:
+    slug = workspaces["connect"]
+    shop = sandbox_shopify.shops[SANDBOX_SHOP]
+    fake = shop.store
+    with django_db_blocker.unblock():
+        database_url = worker_database_url()
+    # The worker reaches the sandbox too, and names this server's address when it registers webhooks.
+    worker_env = {**shopify_env(sandbox_shopify), "KIKI_PUBLIC_URL": gate_server.browser_url().rstrip("/")}
+    with celery_worker("sync", database_url=database_url, env=worker_env):
+        sign_in(page, gate_server, slug, f"admin@{slug}.test")
+        page.goto(gate_server.browser_url(slug, "/admin/stores/storeconnection/"))
+        submit(page, "a.addlink:has-text('Connect a store')")
+        assert page.url == gate_server.browser_url(slug, "/admin/stores/storeconnection/connect/")
+        page.fill("input[name=shopify-shop]", SANDBOX_SHOP)
+        authorized = len(sandbox_shopify.server.requests_to("/admin/oauth/authorize"))
+        # Our install page → Shopify's authorize page (the sandbox approves at once) → our callback,
+        # which exchanges the code → the store's page.
+        submit(page, "input[value='Continue to Shopify']")
+        page.wait_for_url(
+            re.compile(
+                rf"^{re.escape(gate_server.browser_url(slug))}admin/stores/storeconnection/\d+/change/$"
+            )
+        )
+        visits = sandbox_shopify.server.requests_to("/admin/oauth/authorize")[authorized:]
+        assert len(visits) == 1, "the browser went through the sandbox's authorize page"
+        assert visits[0].arg("redirect_uri") == gate_server.browser_url(
+            slug, "/stores/oauth/shopify/callback"
+        )
+        assert page.inner_text(".field-shop_domain .readonly").strip() == SANDBOX_SHOP
+        assert page.inner_text(".field-name .readonly").strip() == fake.name
+
+        status = _store_page_when_synced(page)
+        runs = [r.strip() for r in page.locator(".field-sync_progress").all_inner_texts()]
+        assert status == "Active", f"the store ended {status}: {runs}"
+    assert len(runs) == 4, runs  # products, customers, orders, inventory
+    assert all(r.startswith("Done · full ") for r in runs), runs
+    bars = page.locator(".field-sync_progress progress")
+    assert [bars.nth(i).get_attribute("value") for i in range(bars.count())] == ["100"] * bars.count()
+    assert any(f"· {len(fake.orders)} items" in r for r in runs if " orders " in r), runs
+    assert "Not computed yet" not in page.inner_text(".field-baseline_summary .readonly")
+    store_id = re.search(r"/storeconnection/(\d+)/change/", page.url).group(1)  # type: ignore[union-attr]
+    # Webhooks are registered at this server (its port), for the workspace's or the app's host.
+    assert shop.subscriptions
+    for address in shop.subscriptions.values():
+        parts = urlsplit(address)
+        assert (parts.port, parts.path) == (gate_server.port, "/webhooks/shopify"), address
+        assert parts.hostname in (gate_server.host(slug), gate_server.host()), address
+
+    for path, count in (
+        ("order", len(fake.orders)),
+        ("customer", len(fake.customers)),
+        ("product", len(fake.products)),
+    ):
+        page.goto(gate_server.browser_url(slug, f"/admin/stores/{path}/?store__id__exact={store_id}"))
+        assert re.search(rf"\b{count} {path}s?\b", page.inner_text(".paginator")), path
+    assert page.get_by_text(fake.products[0].title).count() >= 1  # the products list shows their titles
+
+    # An Analyst sees the store but cannot connect one.
+    analyst = browser.new_context()
+    try:
+        other = analyst.new_page()
+        sign_in(other, gate_server, slug, f"analyst@{slug}.test")
+        for path in (
+            "/admin/stores/storeconnection/connect/",
+            f"/stores/connect/shopify?shop={SANDBOX_SHOP}",
+        ):
+            assert other.goto(gate_server.browser_url(slug, path)).status == 403, path
+        other.goto(gate_server.browser_url(slug, "/admin/stores/storeconnection/"))
+        assert fake.name in text(other)
+        assert other.locator("a.addlink").count() == 0
+    finally:
+        analyst.close()
