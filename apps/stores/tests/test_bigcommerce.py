@@ -168,7 +168,7 @@ def test_products_customers_and_inventory_follow_the_v3_envelope(fake, clock):
     )
     first = adapter.fetch("products", cursor={}, since=None)
     assert first.total == 10
-    assert first.next_cursor == {"page": 2}
+    assert first.next_cursor == {"page": 2, "size": 4}  # the run keeps its page size
     products = _all(adapter, "products")
     assert [p.platform_id for p in products] == [str(p.id) for p in store.products]
     for got, f in zip(products, store.products, strict=True):

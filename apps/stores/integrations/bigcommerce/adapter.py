@@ -327,14 +327,15 @@ class BigCommerceAdapter:
         self, path: str, params: dict[str, Any], cursor: Mapping[str, Any]
     ) -> tuple[list[Any], dict[str, Any] | None, int | None]:
         page = int(cursor.get("page") or 1)
-        body = self._get(path, {**params, "page": page, "limit": self.page_size}) or {}
+        size = int(cursor.get("size") or self.page_size)  # a run keeps the page size it began with
+        body = self._get(path, {**params, "page": page, "limit": size}) or {}
         pagination = (body.get("meta") or {}).get("pagination") or {}
         current = int(pagination.get("current_page") or page)
         pages = int(pagination.get("total_pages") or 0)
         total = pagination.get("total")
         return (
             list(body.get("data") or []),
-            {"page": current + 1} if current < pages else None,
+            {"page": current + 1, "size": size} if current < pages else None,
             int(total) if total is not None else None,
         )
 
@@ -382,12 +383,13 @@ class BigCommerceAdapter:
 
     def _orders_page(self, cursor: Mapping[str, Any], since: datetime | None) -> Page:
         page = int(cursor.get("page") or 1)
-        params: dict[str, Any] = {"page": page, "limit": self.page_size}
+        size = int(cursor.get("size") or self.page_size)  # a run keeps the page size it began with
+        params: dict[str, Any] = {"page": page, "limit": size}
         if since is not None:
             params["min_date_modified"] = rfc2822(since)
         orders = self._get("v2/orders", params) or []  # 204: past the last page
         records = [self._order_with_details(o) for o in orders]
-        return Page(list(records), {"page": page + 1} if len(orders) >= self.page_size else None)
+        return Page(list(records), {"page": page + 1, "size": size} if len(orders) >= size else None)
 
     def _order_with_details(self, order: Mapping[str, Any]) -> OrderInput:
         """An order with its line items (one call) and, when it has refunded anything, its refunds (one

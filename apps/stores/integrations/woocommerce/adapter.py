@@ -401,16 +401,19 @@ class WooCommerceAdapter:
 
     def fetch(self, resource: str, *, cursor: dict[str, Any], since: datetime | None) -> Page:
         page = int(cursor.get("page") or 1)
+        # A page number means something only with its page size: a run keeps the size it began with,
+        # so a worker resuming it with other settings neither skips nor repeats orders.
+        size = int(cursor.get("size") or self.page_size)
         by_id = {"orderby": "id", "order": "asc"}
         records: list[Any]
         if resource == "customers":
-            rows, total, more = self._page("customers", by_id, page)
+            rows, total, more = self._page("customers", by_id, page, size)
             records = [customer_from_rest(r) for r in rows if _changed_since(r, since)]
         elif resource == "orders":
-            rows, total, more = self._page("orders", {**by_id, **_since_params(since)}, page)
+            rows, total, more = self._page("orders", {**by_id, **_since_params(since)}, page, size)
             records = self._orders(rows)
         elif resource in ("products", "inventory"):
-            rows, total, more = self._page("products", {**by_id, **_since_params(since)}, page)
+            rows, total, more = self._page("products", {**by_id, **_since_params(since)}, page, size)
             products = [self._product(r) for r in rows]
             records = (
                 list(products)
@@ -423,7 +426,7 @@ class WooCommerceAdapter:
             )
         else:
             raise ValueError(f"WooCommerce has no resource {resource!r}")
-        return Page(records, {"page": page + 1} if more else None, total)
+        return Page(records, {"page": page + 1, "size": size} if more else None, total)
 
     def _orders(self, rows: list[dict[str, Any]]) -> list[OrderInput]:
         dates = self._refund_dates(rows)
