@@ -101,20 +101,7 @@ class StoreConnectionAdmin(TenantOnlyAdmin):
     form = StoreCreateForm
     inlines = [SyncRunInline]
     actions = ["sync_incremental", "sync_full"]
-    shown = [
-        "platform",
-        "name",
-        "shop_domain",
-        "currency",
-        "status",
-        "created_at",
-        "connected_at",
-        "granted_scopes",
-        "api_version",
-        "last_sync_at",
-        "last_error",
-        "baseline_summary",
-    ]
+    shown = [*StoreConnection.SHOWN_FIELDS, "baseline_summary"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.shown if obj is not None else []

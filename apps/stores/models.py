@@ -89,6 +89,21 @@ class StoreConnection(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.get_platform_display()})"
 
+    # What the admin and the API show of a store (never its credentials or webhook secret).
+    SHOWN_FIELDS = (
+        "platform",
+        "name",
+        "shop_domain",
+        "currency",
+        "status",
+        "created_at",
+        "connected_at",
+        "granted_scopes",
+        "api_version",
+        "last_sync_at",
+        "last_error",
+    )
+
     @property
     def is_connected(self) -> bool:
         """A platform store (not manual) that we sync from."""
@@ -275,9 +290,8 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    ATTRIBUTION_FIELDS = (
-        "landing_site",
-        "referrer",
+    # Attribution read from a landing URL's query (or given): UTM parameters and click ids.
+    URL_ATTRIBUTION_FIELDS = (
         "utm_source",
         "utm_medium",
         "utm_campaign",
@@ -287,6 +301,7 @@ class Order(models.Model):
         "fbclid",
         "ttclid",
     )
+    ATTRIBUTION_FIELDS = ("landing_site", "referrer", *URL_ATTRIBUTION_FIELDS)
     # The fields an upsert compares and writes (everything the platform tells us).
     UPSERT_FIELDS = (
         "number",

@@ -18,20 +18,7 @@ class StoreSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StoreConnection
-        fields = [
-            "id",
-            "platform",
-            "name",
-            "shop_domain",
-            "currency",
-            "status",
-            "created_at",
-            "connected_at",
-            "granted_scopes",
-            "api_version",
-            "last_sync_at",
-            "last_error",
-        ]
+        fields = ["id", *StoreConnection.SHOWN_FIELDS]
         read_only_fields = fields
 
 

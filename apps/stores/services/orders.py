@@ -175,16 +175,7 @@ class UpsertResult:
 # Order fields whose change alters a customer's purchase history.
 _HISTORY_FIELDS = ("customer", "placed_at", "cancelled_at", "total", "total_refunded")
 _MONEY_FIELDS = ("subtotal", "tax", "shipping", "discount", "total")
-_ATTRIBUTION_KEYS = (
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "gclid",
-    "fbclid",
-    "ttclid",
-)
+_ATTRIBUTION_KEYS = Order.URL_ATTRIBUTION_FIELDS
 
 
 _FINANCIAL_STATUSES = frozenset(Order.FinancialStatus.values)
