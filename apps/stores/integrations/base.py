@@ -8,10 +8,13 @@ stores services to write. Credentials reach them as a dict and never appear in e
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -166,6 +169,33 @@ class HttpClient:
             wait = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
         logger.info("platform call retried", extra={"attempt": attempt, "wait_s": round(wait, 3)})
         self.sleep(min(wait, self.backoff_max_s * 4))
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector off while a page is parsed or written. A page creates tens of
+    thousands of dicts and lists, and every few hundred allocations trigger a collection that walks
+    the live containers (measured: half the time of ``json.loads`` on a bulk file). Parsed JSON and
+    the rows built from it hold no cycles, so reference counting frees them all the same; whatever
+    else made cycles meanwhile is collected once the collector is back on."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:  # the fetching thread and the writing one pause it together: the last one out resumes
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def money(value: Any) -> Decimal:

@@ -146,3 +146,21 @@ def insert_new(model: type[models.Model], row: dict[str, Any], *, conflict: tupl
         cursor.execute(sql, values)
         found = cursor.fetchone()
     return int(found[0]) if found else None
+
+
+def rows_by_platform_id(
+    model: type[models.Model], *, store_pk: int, keys: Sequence[str], fields: Sequence[str] = ("pk",)
+) -> dict[str, tuple[Any, ...]]:
+    """``platform_id`` → the values of ``fields`` for the store's rows among ``keys``, in one statement
+    whose keys go as one bound array (the ORM's ``__in`` spells out and quotes every key)."""
+    if not keys:
+        return {}
+    quote = connection.ops.quote_name
+    columns = [quote(_column(model, "id" if f == "pk" else f)[0]) for f in fields]
+    sql = (
+        f"SELECT platform_id, {', '.join(columns)} FROM {quote(model._meta.db_table)} "  # noqa: S608 - identifiers from model metadata
+        f"WHERE {quote(_column(model, 'store')[0])} = %s AND platform_id = ANY(%b::text[])"
+    )
+    with bound_cursor() as cursor:
+        cursor.execute(sql, [store_pk, list(keys)])
+        return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}

@@ -22,7 +22,13 @@ from django.utils import timezone
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.models import ZERO, Customer, Order, OrderItem, Product, Refund, StoreConnection, Variant
-from apps.stores.services._sql import bound_cursor, delete_unlisted, model_defaults, upsert
+from apps.stores.services._sql import (
+    bound_cursor,
+    delete_unlisted,
+    model_defaults,
+    rows_by_platform_id,
+    upsert,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -321,9 +327,7 @@ def _customers_write(
             Customer, rows, conflict=("store", "platform_id"), compare=fields_, also_set=("updated_at",)
         )
         created += sum(w.inserted for w in written)
-    ids = dict(
-        Customer.objects.filter(store=store, platform_id__in=list(profiles)).values_list("platform_id", "pk")
-    )
+    ids = {k: v[0] for k, v in rows_by_platform_id(Customer, store_pk=store.pk, keys=list(profiles)).items()}
     return ids, created
 
 
@@ -434,18 +438,12 @@ def _write_children(
     if with_items:
         skus = {i.variant_platform_id for o in with_items for i in o.items or () if i.variant_platform_id}
         products = {i.product_platform_id for o in with_items for i in o.items or () if i.product_platform_id}
-        variant_ids = (
-            dict(Variant.objects.filter(store=store, platform_id__in=skus).values_list("platform_id", "pk"))
-            if skus
-            else {}
-        )
-        product_ids = (
-            dict(
-                Product.objects.filter(store=store, platform_id__in=products).values_list("platform_id", "pk")
-            )
-            if products
-            else {}
-        )
+        variant_ids = {
+            k: v[0] for k, v in rows_by_platform_id(Variant, store_pk=store.pk, keys=list(skus)).items()
+        }
+        product_ids = {
+            k: v[0] for k, v in rows_by_platform_id(Product, store_pk=store.pk, keys=list(products)).items()
+        }
         rows = sorted(
             (
                 {
@@ -519,12 +517,12 @@ def orders_upsert(*, store: StoreConnection, orders: Sequence[OrderInput], actor
     now = timezone.now()
     customers, customers_created = _customers_lock_or_create(store, orders, now)
     keys = [o.platform_id for o in orders]
-    before = {
-        row[0]: row[1:]
-        for row in Order.objects.filter(store=store, platform_id__in=keys).values_list(
-            "platform_id", "pk", "customer_id", "placed_at", "cancelled_at", "total", "total_refunded"
-        )
-    }
+    before = rows_by_platform_id(
+        Order,
+        store_pk=store.pk,
+        keys=keys,
+        fields=("pk", "customer", "placed_at", "cancelled_at", "total", "total_refunded"),
+    )
     rows = sorted(
         (
             _order_row(store, o, customers[o.customer.platform_id] if o.customer is not None else None, now)

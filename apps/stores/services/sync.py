@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
-from apps.stores.integrations.base import Adapter, AuthExpired, Page, PlatformError
+from apps.stores.integrations.base import Adapter, AuthExpired, Page, PlatformError, gc_paused
 from apps.stores.models import StoreConnection, SyncRun
 from apps.stores.services import catalog, orders
 from apps.stores.services.connections import adapter_for, credentials_refresh
@@ -130,7 +130,7 @@ def sync_run_execute(
                     pending = fetcher.submit(
                         adapter.fetch, run.resource, cursor=page.next_cursor, since=run.since
                     )
-                with transaction.atomic():
+                with gc_paused(), transaction.atomic():
                     _write(store, run.resource, page.records, actor)
                     run.cursor = (
                         {"page": page.next_cursor} if page.next_cursor else {"page": None, "done": True}

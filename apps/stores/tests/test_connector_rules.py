@@ -208,3 +208,32 @@ def test_retention_removes_old_deliveries_and_orders_and_fixes_the_aggregates(st
     customer = Customer.objects.get(platform_id="c1")
     assert (customer.orders_count, customer.total_spent) == (1, Decimal("15.00"))
     assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ["d1"]
+
+
+def test_the_cycle_collector_pause_is_shared_by_overlapping_threads_and_always_ends():
+    """The fetching thread and the writing one pause Python's collector while they handle a page;
+    their pauses overlap in any order, and the collector is back on when the last one ends."""
+    import gc
+    import threading
+
+    from apps.stores.integrations.base import gc_paused
+
+    assert gc.isenabled()
+    a_in, a_may_leave = threading.Event(), threading.Event()
+
+    def a() -> None:
+        with gc_paused():
+            a_in.set()
+            a_may_leave.wait(5)
+
+    thread = threading.Thread(target=a)
+    thread.start()
+    assert a_in.wait(5)
+    with gc_paused():
+        a_may_leave.set()
+        thread.join(5)  # a left first: b still holds the pause
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("a page failed")
+    assert gc.isenabled()

@@ -21,6 +21,7 @@ from apps.stores.integrations.base import (
     Page,
     PlatformError,
     ShopInfo,
+    gc_paused,
     money,
 )
 from apps.stores.integrations.shopify.bulk import (
@@ -445,13 +446,15 @@ class ShopifyAdapter:
                     "total": int(operation.get("rootObjectCount") or 0),
                 }
             try:
-                nodes, offset = self._bulk.read(bulk, state["url"], int(state["offset"]), BULK_CHUNK)
+                with gc_paused():
+                    nodes, offset = self._bulk.read(bulk, state["url"], int(state["offset"]), BULK_CHUNK)
+                    records = _records(resource, nodes)
             except BulkExpired:
                 logger.warning("shopify bulk file expired; starting another operation")
                 state = {}
                 continue
             next_cursor = None if offset is None else {"bulk": {**state, "offset": offset}}
-            return Page(_records(resource, nodes), next_cursor, total=state.get("total"))
+            return Page(records, next_cursor, total=state.get("total"))
         raise PlatformError("Shopify bulk operations kept failing", transient=True)
 
     def _rest(self, node: dict[str, Any], field: str, query: str, root: str) -> None:
