@@ -123,7 +123,10 @@ class Customer(models.Model):
     LTV fields are written by ``customer_set_ltv`` (bidding's scoring): money in the store's currency.
     """
 
-    store = models.ForeignKey(StoreConnection, on_delete=models.PROTECT, related_name="customers")
+    # Indexed by the unique (store, platform_id): a second index on store alone only costs writes.
+    store = models.ForeignKey(
+        StoreConnection, on_delete=models.PROTECT, related_name="customers", db_index=False
+    )
     platform_id = models.CharField(max_length=100, help_text="The customer's id on the store's platform.")
     email = models.EmailField(blank=True)
     first_name = models.CharField(max_length=150, blank=True)
@@ -250,11 +253,15 @@ class Order(models.Model):
         PARTIAL = "partial", "Partially fulfilled"
         FULFILLED = "fulfilled", "Fulfilled"
 
-    store = models.ForeignKey(StoreConnection, on_delete=models.PROTECT, related_name="orders")
+    # Indexed by the unique (store, platform_id) and (store, placed_at); customer by (customer,
+    # placed_at): single-column indexes on them would only cost every order's insert.
+    store = models.ForeignKey(
+        StoreConnection, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     platform_id = models.CharField(max_length=100, help_text="The order's id on the store's platform.")
     number = models.CharField(max_length=50, blank=True, help_text="What the shopper sees, e.g. #1001.")
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="orders", db_index=False
     )
     placed_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -410,7 +417,9 @@ class Variant(models.Model):
 
 
 class OrderItem(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    order = models.ForeignKey(  # indexed by the unique (order, platform_id)
+        Order, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     platform_id = models.CharField(max_length=100)
     product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -434,7 +443,9 @@ class OrderItem(models.Model):
 
 
 class Refund(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
+    order = models.ForeignKey(  # indexed by the unique (order, platform_id)
+        Order, on_delete=models.CASCADE, related_name="refunds", db_index=False
+    )
     platform_id = models.CharField(max_length=100)
     amount = _money()
     refunded_at = models.DateTimeField()
