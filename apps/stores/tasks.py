@@ -33,6 +33,8 @@ def connect_store(store_id: int) -> str:
 
 @kiki_task("stores.process_webhook", queue=Queue.WEBHOOKS, max_retries=3)
 def process_webhook(delivery_id: int) -> str:
+    """One delivery by id. Nothing enqueues it any more (``drain_webhooks`` does the work); it stays
+    registered so that messages queued before an upgrade are still processed."""
     return webhooks.webhook_process(delivery_id=delivery_id).status
 
 

@@ -6,7 +6,7 @@ nothing and costs one statement; a new row is inserted and a changed one updated
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -164,3 +164,8 @@ def rows_by_platform_id(
     with bound_cursor() as cursor:
         cursor.execute(sql, [store_pk, list(keys)])
         return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+
+
+def ids_by_platform_id(model: type[models.Model], *, store_pk: int, keys: Collection[str]) -> dict[str, int]:
+    """``platform_id`` → id of the store's rows among ``keys`` (``rows_by_platform_id`` of the id)."""
+    return {k: v[0] for k, v in rows_by_platform_id(model, store_pk=store_pk, keys=list(keys)).items()}

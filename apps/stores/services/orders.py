@@ -25,6 +25,7 @@ from apps.stores.models import ZERO, Customer, Order, OrderItem, Product, Refund
 from apps.stores.services._sql import (
     bound_cursor,
     delete_unlisted,
+    ids_by_platform_id,
     model_defaults,
     rows_by_platform_id,
     upsert,
@@ -327,7 +328,7 @@ def _customers_write(
             Customer, rows, conflict=("store", "platform_id"), compare=fields_, also_set=("updated_at",)
         )
         created += sum(w.inserted for w in written)
-    ids = {k: v[0] for k, v in rows_by_platform_id(Customer, store_pk=store.pk, keys=list(profiles)).items()}
+    ids = ids_by_platform_id(Customer, store_pk=store.pk, keys=profiles)
     return ids, created
 
 
@@ -438,12 +439,8 @@ def _write_children(
     if with_items:
         skus = {i.variant_platform_id for o in with_items for i in o.items or () if i.variant_platform_id}
         products = {i.product_platform_id for o in with_items for i in o.items or () if i.product_platform_id}
-        variant_ids = {
-            k: v[0] for k, v in rows_by_platform_id(Variant, store_pk=store.pk, keys=list(skus)).items()
-        }
-        product_ids = {
-            k: v[0] for k, v in rows_by_platform_id(Product, store_pk=store.pk, keys=list(products)).items()
-        }
+        variant_ids = ids_by_platform_id(Variant, store_pk=store.pk, keys=skus)
+        product_ids = ids_by_platform_id(Product, store_pk=store.pk, keys=products)
         rows = sorted(
             (
                 {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -135,8 +136,6 @@ def webhooks_drain(*, budget_s: float = DRAIN_BUDGET_S) -> int:
     """Process every received delivery of this workspace, oldest first; returns how many. A delivery
     that raises something unexpected is logged and left ``received`` for the next drain, so one bad
     delivery does not hold the others up. Past ``budget_s`` another drain is woken for the rest."""
-    import time
-
     schema = require_tenant("draining webhooks")
     get_redis().delete(drain_flag(schema))  # before reading: what is stored from now on wakes another drain
     began, done = time.monotonic(), 0
@@ -160,16 +159,6 @@ def webhooks_drain(*, budget_s: float = DRAIN_BUDGET_S) -> int:
         if time.monotonic() - began > budget_s:
             webhooks_wake(schema)
             return done
-
-
-def _enqueue(schema: str, delivery_id: int) -> None:
-    from apps.stores.tasks import process_webhook
-
-    transaction.on_commit(
-        lambda: process_webhook.apply_async(
-            kwargs={"delivery_id": delivery_id}, headers={"_schema_name": schema}
-        )
-    )
 
 
 def _write(store: StoreConnection, records: list[Any], actor: str) -> None:
@@ -233,7 +222,7 @@ def webhook_replay(*, delivery: WebhookDelivery, actor: str) -> WebhookDelivery:
     if delivery.status != WebhookDelivery.Status.FAILED:
         raise StoresError(ErrorCode.VALIDATION, "Only a failed delivery is replayed.")
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.RECEIVED, error="")
-    _enqueue(schema, delivery.pk)
+    transaction.on_commit(lambda: webhooks_wake(schema))  # the drain processes it, like a new one
     delivery.refresh_from_db()
     logger.info("webhook replay requested", extra={"delivery_id": delivery.pk, "actor": actor})
     return delivery

@@ -362,7 +362,7 @@ class ShopifyAdapter:
         self.sleep = sleep
         self.page_size = page_size  # None: PAGE_SIZE per resource
         self.bulk = bulk  # full syncs through bulk operations (else paginated, like incremental ones)
-        self._bulk = BulkReader(graphql=self.graphql, download=download_client(sleep), sleep=sleep)
+        self._bulk_reader: BulkReader | None = None  # made by the first full sync (webhooks need none)
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """One GraphQL call; THROTTLED (200 or 429) waits what ``throttleStatus`` says it takes to
@@ -417,6 +417,14 @@ class ShopifyAdapter:
         info = connection.get("pageInfo") or {}
         next_cursor = {"after": info["endCursor"]} if info.get("hasNextPage") else None
         return Page(_records(resource, nodes), next_cursor)
+
+    @property
+    def _bulk(self) -> BulkReader:
+        if self._bulk_reader is None:
+            self._bulk_reader = BulkReader(
+                graphql=self.graphql, download=download_client(self.sleep), sleep=self.sleep
+            )
+        return self._bulk_reader
 
     def _bulk_fetch(self, resource: str, state: dict[str, Any]) -> Page:
         """One page of a full sync through a bulk operation: start it (or resume the one the cursor

@@ -123,7 +123,7 @@ class BulkReader:
         errors = result.get("userErrors") or []
         if errors:
             message = errors[0].get("message") or "refused"
-            if "already in progress" in message or "in progress" in message.lower():
+            if "in progress" in message.lower():
                 raise BulkUnavailable(message)
             raise PlatformError(f"Shopify refused the bulk query: {message}")
         return str(result["bulkOperation"]["id"])

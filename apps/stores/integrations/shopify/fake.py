@@ -366,12 +366,7 @@ class FakeShopify:
             stamp, pk = json.loads(base64.b64decode(after))
             start = max(start, bisect.bisect_right(keys, (datetime.fromisoformat(stamp), pk)))
         page, more = items[start : start + first], len(items) > start + first
-        renderers: dict[str, Callable[..., dict[str, Any]]] = {
-            "orders": self._order,
-            "products": self._product,
-            "customers": self._customer,
-        }
-        render = functools.partial(renderers[name], nested=nested or None)
+        render = functools.partial(self._renderer(name), nested=nested or None)
         end = None
         if page:
             last = page[-1]
@@ -381,36 +376,30 @@ class FakeShopify:
             "pageInfo": {"hasNextPage": more, "endCursor": end},
         }
 
+    def _renderer(self, name: str) -> Callable[..., dict[str, Any]]:
+        """A connection's node shape, for its pages and for bulk files alike."""
+        renderers: dict[str, Callable[..., dict[str, Any]]] = {
+            "orders": self._order,
+            "products": self._product,
+            "customers": self._customer,
+        }
+        return renderers[name]
+
     # --- bulk operations (§1c) ---------------------------------------------------------------------------
     def _bulk_run(self, shop: FakeShop, bulk_query: str) -> Reply:
+        def refused(field: list[str] | None, message: str) -> Reply:
+            errors = [{"field": field, "message": message}]
+            return Reply(
+                200, {"data": {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": errors}}}
+            )
+
         root = _BULK_ROOT.search(bulk_query)
         if root is None:
-            return Reply(
-                200,
-                {
-                    "data": {
-                        "bulkOperationRunQuery": {
-                            "bulkOperation": None,
-                            "userErrors": [{"field": ["query"], "message": "Invalid bulk query"}],
-                        }
-                    }
-                },
-            )
+            return refused(["query"], "Invalid bulk query")
         with self.lock:
             running = sum(op.status in ("CREATED", "RUNNING") for op in shop.bulk_operations.values())
             if running >= MAX_BULK_QUERIES:
-                message = "A bulk query operation for this app and shop is already in progress"
-                return Reply(
-                    200,
-                    {
-                        "data": {
-                            "bulkOperationRunQuery": {
-                                "bulkOperation": None,
-                                "userErrors": [{"field": None, "message": message}],
-                            }
-                        }
-                    },
-                )
+                return refused(None, "A bulk query operation for this app and shop is already in progress")
             op = BulkOperation(id=len(shop.bulk_operations) + 1, resource=root.group(1))
             if shop.bulk_fail_next > 0:
                 shop.bulk_fail_next -= 1
@@ -459,16 +448,12 @@ class FakeShopify:
 
     def _bulk_render(self, store: FakeStore, resource: str) -> tuple[bytes, int]:
         """Every object as JSONL: the root's line, then a line per nested node with ``__parentId``."""
-        render: dict[str, Callable[..., dict[str, Any]]] = {
-            "orders": self._order,
-            "products": self._product,
-            "customers": self._customer,
-        }
+        render = self._renderer(resource)
         child = _BULK_CHILD[resource]
         lines: list[bytes] = []
         items = sorted(store.by_update(resource), key=lambda i: i.id)
         for item in items:
-            node = render[resource](store, item, nested=None)
+            node = render(store, item, nested=None)
             children = node.pop(child)["nodes"] if child else []
             lines.append(json.dumps(node, separators=(",", ":")).encode())
             lines.extend(
