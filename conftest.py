@@ -102,16 +102,17 @@ def _make_tenant(slug: str) -> TenantInfo:
     from django.conf import settings
     from django_tenants.utils import schema_context
 
+    from apps.core.actor import Actor
     from apps.governance.services import user_create
     from apps.governance.tenancy.services import SignupRequest, tenant_signup
 
     admin_email, analyst_email = f"admin@{slug}.test", f"analyst@{slug}.test"
     result = tenant_signup(
         SignupRequest(name=f"{slug.title()} Ltd", slug=slug, admin_email=admin_email, password=PASSWORD),
-        actor="tests",
+        actor=Actor.system("tests"),
     )
     with schema_context(result.schema_name):
-        user_create(email=analyst_email, password=PASSWORD, role="analyst", actor="tests")
+        user_create(email=analyst_email, password=PASSWORD, role="analyst", actor=Actor.system("tests"))
     return TenantInfo(
         slug, result.schema_name, f"{slug}.{settings.KIKI_BASE_DOMAIN}", admin_email, analyst_email
     )

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from apps.core.actor import Actor
+
 SIZES = (10_000, 100_000)
 SHOP = "bench-shop.myshopify.com"
 CLIENT_ID, CLIENT_SECRET = "bench-app", "bench-app-secret"  # noqa: S105 - a loopback fake's
@@ -77,13 +79,15 @@ def run_one(orders: int, restore_rate: float = 1e9) -> dict[str, float]:
     bulk.BulkReader.wait = timed_wait  # type: ignore[method-assign]
     schema = bench_workspace()
     with schema_context(schema):
-        install = services.shopify_install_start(shop=SHOP, redirect_uri="http://bench/cb", actor="bench")
+        install = services.shopify_install_start(
+            shop=SHOP, redirect_uri="http://bench/cb", actor=Actor.system("bench")
+        )
         approved = requests.get(install, allow_redirects=False, timeout=30)
         store = services.shopify_connect(params=dict(parse_qsl(urlsplit(approved.headers["Location"]).query)))
         timings = {}
         for resource_name in ("products", "customers", "orders"):
             run = sync.sync_request(
-                store=store, resource=resource_name, mode="full", actor="bench", enqueue=False
+                store=store, resource=resource_name, mode="full", actor=Actor.system("bench"), enqueue=False
             )
             waited[0] = 0.0
             started = time.perf_counter()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from apps.core.actor import Actor
+
 ROOT = Path(__file__).resolve().parent.parent
 _ready = False
 
@@ -57,6 +59,6 @@ def bench_workspace(slug: str = "bench") -> str:
         SignupRequest(
             name="Bench Co", slug=slug, admin_email=f"admin@{slug}.test", password="Bench-Pass-2026-x"
         ),
-        actor="bench",
+        actor=Actor.system("bench"),
     )
     return str(Tenant.objects.get(slug=slug).schema_name)

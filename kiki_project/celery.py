@@ -67,9 +67,53 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=7),
         "args": ("stores.poll_stores",),
     },
+    # Ad platforms: queued changes that are due (retries, lost enqueues) every minute; spend reports
+    # of every active account hourly (the last KIKI_SPEND_LOOKBACK_DAYS days, which platforms revise).
+    "bidding-platform-changes-sweep": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": 60.0,
+        "args": ("bidding.sweep_platform_changes",),
+        "options": {"expires": 60.0},
+    },
+    # Inventory breaker: open holds whose products are all back (a missed restock, a resume the policy
+    # refused for a while) are released hourly.
+    "bidding-inventory-holds-review": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(minute=37),
+        "args": ("bidding.review_inventory_holds",),
+    },
+    "bidding-spend-fetch": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(minute=23),
+        "args": ("bidding.fetch_spend_all",),
+    },
     "stores-retention": {
         "task": "core.dispatch_to_tenants",
         "schedule": crontab(hour=4, minute=15),
         "args": ("stores.apply_retention",),
+    },
+    # Governance: every workspace's audit chain verified nightly (the admin shows the latest check).
+    "audit-nightly-verify": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(hour=1, minute=45),
+        "args": ("governance.verify_audit_chain",),
+    },
+    # Governance: reservations past their expiry give their budget back; the budget counters are
+    # reconciled with the ledger; approval requests nobody decided expire.
+    "governance-expire-budget-reservations": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": 60.0,
+        "args": ("governance.expire_budget_reservations",),
+        "options": {"expires": 55},
+    },
+    "governance-reconcile-budget": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(minute=23),
+        "args": ("governance.reconcile_budget",),
+    },
+    "governance-expire-approvals": {
+        "task": "core.dispatch_to_tenants",
+        "schedule": crontab(minute=41),
+        "args": ("governance.expire_approvals",),
     },
 }

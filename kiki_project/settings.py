@@ -285,6 +285,11 @@ SPECTACULAR_SETTINGS = {
         "PrincipalKindEnum": "apps.governance.api.serializers.PRINCIPAL_KINDS",
         "StoreStatusEnum": "apps.stores.models.StoreConnection.Status",
         "SyncRunStateEnum": "apps.stores.models.SyncRun.State",
+        "AdPlatformEnum": "apps.governance.models.policy.Platform",
+        "ActionKindEnum": "apps.governance.api.guardrails.KIND_CHOICES",
+        "GovernanceDecisionEnum": "apps.governance.api.guardrails.DECISION_CHOICES",
+        "ApprovalStatusEnum": "apps.governance.models.approval.ApprovalRequest.Status",
+        "PlatformChangeKindEnum": "apps.bidding.models.campaigns.PlatformChange.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -311,6 +316,14 @@ KIKI_LTV_BASELINE_MIN_CUSTOMERS = env_int("KIKI_LTV_BASELINE_MIN_CUSTOMERS", 20)
 KIKI_LTV_TORCH_THREADS = env_int("KIKI_LTV_TORCH_THREADS", 1)  # per process; a worker per core
 KIKI_LTV_SCORE_TIMEOUT_MS = env_int("KIKI_LTV_SCORE_TIMEOUT_MS", 200)  # ml worker wait before fallback
 
+# --- ad platform circuit breakers (apps.bidding.services.circuits; live state in Redis) -----------
+KIKI_BREAKER_FAILURES = env_int("KIKI_BREAKER_FAILURES", 5)  # consecutive transient failures → open
+KIKI_BREAKER_WINDOW_S = env_int("KIKI_BREAKER_WINDOW_S", 60)  # sliding window of the failure rate
+KIKI_BREAKER_MIN_CALLS = env_int("KIKI_BREAKER_MIN_CALLS", 10)  # the rate counts from this many calls
+KIKI_BREAKER_FAILURE_RATE_PCT = env_int("KIKI_BREAKER_FAILURE_RATE_PCT", 50)  # ≥ this % failed → open
+KIKI_BREAKER_COOLDOWN_S = env_int("KIKI_BREAKER_COOLDOWN_S", 30)  # open this long, then one probe
+KIKI_BREAKER_PROBE_LEASE_S = env_int("KIKI_BREAKER_PROBE_LEASE_S", 60)  # an unanswered probe is replaced
+
 # --- store connectors (apps/stores/integrations; base URLs point tests and the sandbox at loopback fakes)
 KIKI_SHOPIFY_CLIENT_ID = env_str("KIKI_SHOPIFY_CLIENT_ID", "")
 KIKI_SHOPIFY_CLIENT_SECRET = env_str("KIKI_SHOPIFY_CLIENT_SECRET", "")
@@ -335,6 +348,19 @@ KIKI_SYNC_STALLED_MINUTES = env_int(
 )  # a running sync silent this long resumes
 KIKI_RETENTION_WEBHOOK_DAYS = env_int("KIKI_RETENTION_WEBHOOK_DAYS", 90)
 KIKI_RETENTION_ORDER_MONTHS = env_int("KIKI_RETENTION_ORDER_MONTHS", 24)
+
+# --- ad platforms (apps/bidding/integrations; API versions pinned in integrations/versions.py) ------
+KIKI_GOOGLE_ADS_API_BASE = env_str("KIKI_GOOGLE_ADS_API_BASE", "https://googleads.googleapis.com")
+KIKI_META_API_BASE = env_str("KIKI_META_API_BASE", "https://graph.facebook.com")
+KIKI_TIKTOK_API_BASE = env_str("KIKI_TIKTOK_API_BASE", "https://business-api.tiktok.com")
+KIKI_LINKEDIN_API_BASE = env_str("KIKI_LINKEDIN_API_BASE", "https://api.linkedin.com")
+KIKI_ADS_SANDBOX = env_bool("KIKI_ADS_SANDBOX", False)  # set by `make run`: seed_demo connects its sandbox
+KIKI_AD_PLATFORM_TIMEOUT_S = env_int("KIKI_AD_PLATFORM_TIMEOUT_S", 20)  # every adapter call
+# The outbox of platform changes: tries per change (transient errors) and the back-off between them.
+KIKI_PLATFORM_CHANGE_MAX_ATTEMPTS = env_int("KIKI_PLATFORM_CHANGE_MAX_ATTEMPTS", 6)
+KIKI_PLATFORM_CHANGE_BACKOFF_S = env_int("KIKI_PLATFORM_CHANGE_BACKOFF_S", 30)  # doubles per attempt
+KIKI_PLATFORM_CHANGE_BACKOFF_MAX_S = env_int("KIKI_PLATFORM_CHANGE_BACKOFF_MAX_S", 1800)
+KIKI_SPEND_LOOKBACK_DAYS = env_int("KIKI_SPEND_LOOKBACK_DAYS", 3)  # platforms revise recent days
 
 # --- metrics ------------------------------------------------------------------------------------
 PROMETHEUS_EXPORT_MIGRATIONS = False

@@ -186,6 +186,60 @@ def sandbox_child(env: dict[str, str]) -> Child | None:
     return None
 
 
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _wait_for_ports(child: Child, ports: Sequence[int], timeout_s: float) -> bool | None:
+    """True once every port answers, False when the child exits first, None after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    waiting = list(ports)
+    while time.monotonic() < deadline:
+        if child.proc is not None and child.proc.poll() is not None:
+            return False
+        if not _answers(waiting[0]):
+            time.sleep(0.3)
+            continue
+        waiting.pop(0)
+        if not waiting:
+            return True
+    return None
+
+
+def ads_sandbox_child(env: dict[str, str]) -> Child | None:
+    """The ads sandbox (loopback fakes of Google Ads, Meta, TikTok and LinkedIn on KIKI_ADS_SANDBOX_PORT
+    and the three ports after it), started before the demo is seeded, which connects one account per
+    platform. Off with KIKI_SANDBOX=0, or when a real platform's API base is configured."""
+    from apps.bidding.integrations.sandbox import SANDBOX_ACCOUNTS, sandbox_env
+
+    if env.get("KIKI_SANDBOX", "1") == "0" or any(env.get(a.base_setting) for a in SANDBOX_ACCOUNTS):
+        return None
+    port = int(env.get("KIKI_ADS_SANDBOX_PORT", "8790"))
+    ports = [port + a.port_offset for a in SANDBOX_ACCOUNTS]
+    taken = [p for p in ports if _answers(p)]
+    if taken:  # something else listens there: its answers would pass for the sandbox's
+        say(f"port {taken[0]} is taken (KIKI_ADS_SANDBOX_PORT); the demo workspace gets no ad accounts")
+        return None
+    child = Child("ads", [PY, "-m", "apps.bidding.integrations.sandbox", "--port", str(port)], COLOURS[2])
+    say(f"starting the ads sandbox (Google Ads, Meta, TikTok, LinkedIn) on 127.0.0.1:{port}-{port + 3}…")
+    child.start(env)
+    ready = _wait_for_ports(child, ports, 60)
+    if ready:
+        env.update(sandbox_env(base_port=port))
+        return child
+    child.signal(signal.SIGTERM)
+    say(
+        "the ads sandbox did not start; the demo workspace gets no ad accounts"
+        if ready is False
+        else "the ads sandbox did not answer within 60 s; the demo workspace gets no ad accounts"
+    )
+    return None
+
+
 def supervise(group: list[Child], env: dict[str, str]) -> int:
     stopping = threading.Event()
 
@@ -253,6 +307,7 @@ def main() -> int:
     say(f"services: {stack.describe()}")
     env = build_env(stack.database_url, stack.redis_url, data_dir)
     sandbox = sandbox_child(env)
+    ads_sandbox = ads_sandbox_child(env)
     os.environ.update(env)
     manage = [PY, str(ROOT / "manage.py")]
     run_step("migrating (public, tenant template, tenants)…", [*manage, "kiki_bootstrap"], env)
@@ -265,7 +320,7 @@ def main() -> int:
     run_step("seeding the demo workspace…", [*manage, "seed_demo"], env)
     public = public_address(env, production=env.get("KIKI_ENV") == "production")
     site, demo = public.url(), public.url(f"demo.{public.domain}")
-    group = children(env, data_dir) + ([sandbox] if sandbox else [])
+    group = children(env, data_dir) + [c for c in (sandbox, ads_sandbox) if c is not None]
     say(f"ready in {time.monotonic() - started:.1f}s (web listens on {bind_address(env)})")
     say(f"  public site + signup : {site}/")
     say(f"  health               : {site}/health   metrics: {site}/metrics")
@@ -275,8 +330,9 @@ def main() -> int:
     try:
         return supervise(group, env)
     finally:
-        if sandbox is not None:
-            sandbox.signal(signal.SIGTERM)
+        for extra in (sandbox, ads_sandbox):
+            if extra is not None:
+                extra.signal(signal.SIGTERM)
         stack.close()
 
 

@@ -3,9 +3,8 @@ store platforms' app-level callbacks."""
 
 from django.contrib import admin
 from django.urls import path
-from django_prometheus.exports import ExportToDjangoView
 
-from apps.core.health import health, livez
+from apps.core.health import health, livez, metrics
 from apps.governance.tenancy.api.views import SignupView
 from apps.governance.tenancy.views import landing
 from apps.stores import public_views as stores
@@ -14,7 +13,7 @@ urlpatterns = [
     path("", landing, name="landing"),
     path("health", health, name="health"),
     path("livez", livez, name="livez"),
-    path("metrics", ExportToDjangoView, name="metrics"),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/signup", SignupView.as_view(), name="api-signup"),
     path("admin/", admin.site.urls),
     # Platform callbacks configured once per app (not per workspace): verified, then routed to the

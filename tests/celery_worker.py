@@ -37,9 +37,16 @@ def empty_broker() -> None:
 
 @contextmanager
 def celery_worker(
-    queues: str, *, database_url: str, env: dict[str, str] | None = None, empty_first: bool = True
+    queues: str,
+    *,
+    database_url: str,
+    env: dict[str, str] | None = None,
+    empty_first: bool = True,
+    pool: str = "solo",
+    concurrency: int = 1,
 ) -> Iterator[subprocess.Popen]:
-    """Start ``celery worker -Q queues`` (solo pool), wait for its ping, stop it on exit."""
+    """Start ``celery worker -Q queues`` (solo pool by default; ``pool="prefork", concurrency=2`` is
+    how ``make run`` starts it), wait for its ping, stop it on exit."""
     from kiki_project.celery import app
 
     worker_env = dict(os.environ, DATABASE_URL=database_url, KIKI_ENV="test", PYTHONUNBUFFERED="1")
@@ -57,9 +64,9 @@ def celery_worker(
             "-Q",
             queues,
             "-c",
-            "1",
+            str(concurrency),
             "-P",
-            "solo",
+            pool,
             "--loglevel",
             "WARNING",
             "-n",

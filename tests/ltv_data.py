@@ -1,11 +1,11 @@
-"""Generated order payloads for LTV tests (ml.ltv.synth through apps.core.ml), sent over the API."""
+"""Generated order payloads for LTV tests (ml.ltv.synth through the LTV gateway, apps.bidding.ltv), sent over the API."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from apps.core.ml import ltv_simulate
+from apps.bidding.ltv import ltv_simulate
 
 
 def yesterday() -> date:

@@ -9,6 +9,7 @@ import redis
 from django.conf import settings
 
 from apps.core import heartbeat
+from apps.core.actor import Actor
 from apps.core.tasks import dispatch_to_tenants, record_worker_heartbeat
 from apps.governance.tenancy.models import Tenant
 from apps.governance.tenancy.services import tenant_set_status
@@ -51,7 +52,7 @@ def test_dispatch_enqueues_one_task_per_active_tenant_in_its_schema(tenants, bro
 def test_dispatch_skips_suspended_tenants(tenants, broker, settings):
     settings.KIKI_TENANT_DISPATCH_JITTER_S = 0
     beta = Tenant.objects.get(slug=tenants.b.slug)
-    tenant_set_status(tenant=beta, status=Tenant.Status.SUSPENDED, actor="test")
+    tenant_set_status(tenant=beta, status=Tenant.Status.SUSPENDED, actor=Actor.system("test"))
     dispatch_to_tenants("core.tenant_housekeeping")
     queued = _queued_schemas(broker)
     assert tenants.a.schema in queued

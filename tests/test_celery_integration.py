@@ -59,7 +59,7 @@ def test_report_task_runs_in_the_requesting_tenants_schema(committed_db, celery_
         assert emails == {a.admin_email, a.analyst_email}
         assert not any(b.slug in e for e in emails)
         with schema_context(b.schema):
-            assert not ReportRun.objects.filter(requested_by=f"{a.analyst_email}").exists()
+            assert not ReportRun.objects.filter(requested_by=f"user:{a.analyst_email}").exists()
         # Re-delivery of the same task changes nothing (idempotent on the run id).
         from apps.governance.tasks import run_report
 

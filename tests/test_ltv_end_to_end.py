@@ -10,9 +10,10 @@ import pytest
 from django_tenants.utils import schema_context
 from prometheus_client import REGISTRY
 
+from apps.bidding.ltv import ltv_should_promote
 from apps.bidding.models import LtvModel, LtvTrainingRun
 from apps.bidding.tasks import score_customers, train_ltv_model
-from apps.core.ml import ltv_should_promote, ml_redis
+from apps.core.ml import ml_redis
 from apps.stores.models import Customer
 from conftest import api_client_for
 from ml.serving import wire
@@ -242,7 +243,7 @@ def test_too_little_data_fails_the_run_with_the_reason(
     assert body["status"] == "failed"
     assert "Too little data" in body["error"]
     with schema_context(tenants.a.schema):
-        assert not LtvTrainingRun.objects.filter(pk=run_id, requested_by=b.admin_email).exists()
+        assert not LtvTrainingRun.objects.filter(pk=run_id, requested_by=f"user:{b.admin_email}").exists()
 
 
 def test_without_a_model_customers_get_the_fallback_on_new_orders(

@@ -9,6 +9,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from apps.core import heartbeat
+from apps.core.actor import Actor
 from apps.governance import services as governance
 from apps.governance.tenancy.models import Tenant
 from apps.governance.tenancy.services import tenant_set_status
@@ -43,7 +44,9 @@ def test_unknown_host_is_404_json_or_html(tenants):
 def test_suspended_tenant_is_403_and_others_keep_working(tenants, login_token):
     a, b = tenants
     token = login_token(a, a.admin_email)
-    tenant_set_status(tenant=Tenant.objects.get(slug=a.slug), status="suspended", reason="unpaid", actor="t")
+    tenant_set_status(
+        tenant=Tenant.objects.get(slug=a.slug), status="suspended", reason="unpaid", actor=Actor.system("t")
+    )
     api = api_client_for(a.host, token=token).get("/api/v1/me")
     assert api.status_code == 403
     assert api.json()["error"]["code"] == "tenant_suspended"
@@ -51,7 +54,7 @@ def test_suspended_tenant_is_403_and_others_keep_working(tenants, login_token):
     assert page.status_code == 403
     assert b"suspended" in page.content
     assert api_client_for(b.host, token=login_token(b, b.admin_email)).get("/api/v1/me").status_code == 200
-    tenant_set_status(tenant=Tenant.objects.get(slug=a.slug), status="active", actor="t")
+    tenant_set_status(tenant=Tenant.objects.get(slug=a.slug), status="active", actor=Actor.system("t"))
     assert api_client_for(a.host, token=token).get("/api/v1/me").status_code == 200
 
 
@@ -84,7 +87,7 @@ def test_lists_are_paginated(tenants, login_token):
     a = tenants.a
     with schema_context(a.schema):
         for i in range(7):
-            governance.apikey_create(name=f"k{i}", role="analyst", actor=None)
+            governance.apikey_create(name=f"k{i}", role="analyst", actor=Actor.system("tests"))
     client = api_client_for(a.host, token=login_token(a, a.admin_email))
     page = client.get("/api/v1/api-keys?page_size=5").json()
     assert page["count"] == 7

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.governance import services as governance
 from apps.governance.models import ApiKey
 from conftest import api_client_for
@@ -49,7 +50,7 @@ def test_analyst_is_denied_every_admin_only_api_action(tenants, analyst):
     a = tenants.a
     admin_pk = user_pk(a, a.admin_email)
     with schema_context(a.schema):
-        key = governance.apikey_create(name="k", role="analyst", actor=None).key
+        key = governance.apikey_create(name="k", role="analyst", actor=Actor.system("tests")).key
     attempts = [
         ("post", "/api/v1/users", {"email": "new@alpha.test", "role": "admin"}),
         ("patch", f"/api/v1/users/{admin_pk}", {"role": "analyst"}),
@@ -104,9 +105,11 @@ def test_last_admin_cannot_be_demoted_or_deactivated(tenants, admin_api):
 def test_api_keys_carry_their_role(tenants):
     a, b = tenants
     with schema_context(a.schema):
-        analyst_key = governance.apikey_create(name="an", role="analyst", actor=None).plaintext
-        admin_key = governance.apikey_create(name="ad", role="admin", actor=None).plaintext
-        expired = governance.apikey_create(name="old", role="admin", actor=None)
+        analyst_key = governance.apikey_create(
+            name="an", role="analyst", actor=Actor.system("tests")
+        ).plaintext
+        admin_key = governance.apikey_create(name="ad", role="admin", actor=Actor.system("tests")).plaintext
+        expired = governance.apikey_create(name="old", role="admin", actor=Actor.system("tests"))
         ApiKey.objects.filter(pk=expired.key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert api_client_for(a.host, api_key=analyst_key).get("/api/v1/api-keys").status_code == 403
     assert api_client_for(a.host, api_key=admin_key).get("/api/v1/api-keys").status_code == 200
@@ -132,7 +135,7 @@ def test_admin_site_enforces_roles(tenants):
         assert analyst.get(url).status_code == 403, url
         assert admin.get(url).status_code == 200, url
     with schema_context(a.schema):
-        key = governance.apikey_create(name="adminsite", role="analyst", actor=None).key
+        key = governance.apikey_create(name="adminsite", role="analyst", actor=Actor.system("tests")).key
     r = analyst.post("/admin/governance/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
     assert r.status_code == 403
     admin.post("/admin/governance/apikey/", {"action": "revoke", "_selected_action": [key.pk]})

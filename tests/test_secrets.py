@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.core.crypto import CryptoError, KeyRing, generate_key, key_id_of
 from apps.core.logging import ContextFilter, JsonFormatter, RedactSecretsFilter, redact_text
 from apps.governance import services as governance
@@ -31,7 +32,7 @@ def raw_value(schema: str, name: str) -> str:
 
 def test_database_holds_ciphertext_only(tenants):
     with schema_context(tenants.a.schema):
-        governance.secret_set(name="shopify", value=PLAINTEXT, actor=None)
+        governance.secret_set(name="shopify", value=PLAINTEXT, actor=Actor.system("tests"))
         assert Secret.objects.get(name="shopify").value == PLAINTEXT
     stored = raw_value(tenants.a.schema, "shopify")
     assert stored.startswith("kiki:v1:dev1:")
@@ -68,7 +69,7 @@ def test_tampering_and_purpose_binding_are_detected():
 def test_rotation_reencrypts_every_tenant_and_is_idempotent(tenants, settings, capsys):
     for info in tenants:
         with schema_context(info.schema):
-            governance.secret_set(name="token", value=f"value-of-{info.slug}", actor=None)
+            governance.secret_set(name="token", value=f"value-of-{info.slug}", actor=Actor.system("tests"))
     old = settings.KIKI_ENCRYPTION_KEYS
     settings.KIKI_ENCRYPTION_KEYS = f"new2:{generate_key()},{old}"
     call_command("rotate_encryption_key")
@@ -145,7 +146,7 @@ def test_secrets_never_reach_logs():
 def test_secret_never_shown_by_admin_or_api(tenants, login_token):
     a = tenants.a
     with schema_context(a.schema):
-        secret = governance.secret_set(name="woo", value=PLAINTEXT, actor=None)
+        secret = governance.secret_set(name="woo", value=PLAINTEXT, actor=Actor.system("tests"))
     admin = Client(HTTP_HOST=a.host)
     with schema_context(a.schema):
         assert admin.login(username=a.admin_email, password=a.password)

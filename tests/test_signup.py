@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django_tenants.utils import schema_context, schema_exists
 
+from apps.core.actor import Actor
 from apps.governance.tenancy import services as tenancy_services
 from apps.governance.tenancy.models import Domain, Tenant
 from conftest import PASSWORD, api_client_for
@@ -130,7 +131,7 @@ def test_failure_half_way_leaves_nothing(committed_db, monkeypatch):
     )
     try:
         with pytest.raises(RuntimeError, match="mail server down"):
-            tenancy_services.tenant_signup(request, actor="test")
+            tenancy_services.tenant_signup(request, actor=Actor.system("test"))
         assert not schema_exists("delta")
         assert not Tenant.objects.filter(slug="delta").exists()
         assert not Domain.objects.filter(domain__startswith="delta.").exists()

@@ -13,6 +13,7 @@ import pytest
 import requests
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.stores.integrations.fakes.store import FakeStore
 from apps.stores.integrations.shopify.fake import FakeShopify
 from tests.celery_worker import celery_worker, worker_database_url
@@ -61,13 +62,17 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_counts_nothing_twice(committ
     settings.KIKI_SHOPIFY_BULK_SYNC = False
     try:
         with schema_context(schema):
-            url = services.shopify_install_start(shop=SHOP, redirect_uri="http://x/cb", actor="tests")
+            url = services.shopify_install_start(
+                shop=SHOP, redirect_uri="http://x/cb", actor=Actor.system("tests")
+            )
             approved = requests.get(url, allow_redirects=False, timeout=10)
             store = services.shopify_connect(
                 params=dict(parse_qsl(urlsplit(approved.headers["Location"]).query))
             )
             StoreConnection.objects.filter(pk=store.pk).update(status="active")
-            run = sync.sync_request(store=store, resource="orders", mode="full", actor="tests", enqueue=False)
+            run = sync.sync_request(
+                store=store, resource="orders", mode="full", actor=Actor.system("tests"), enqueue=False
+            )
         fake.server.delay_s = 0.25  # a slow platform, so the kill lands mid-sync
         database_url = worker_database_url()
         with celery_worker("sync", database_url=database_url, env=env) as proc:
@@ -105,4 +110,4 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_counts_nothing_twice(committ
             from apps.stores.services.privacy import store_redact
 
             for leftover in StoreConnection.objects.all():
-                store_redact(store=leftover, actor="tests")
+                store_redact(store=leftover, actor=Actor.system("tests"))

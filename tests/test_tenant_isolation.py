@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.governance import services as governance
 from conftest import api_client_for
 
@@ -87,7 +88,7 @@ class Creds:
 def a_creds(tenants, login_token) -> Creds:
     a = tenants.a
     with schema_context(a.schema):
-        issued = governance.apikey_create(name=A_KEY_NAME, role="admin", actor=None)
+        issued = governance.apikey_create(name=A_KEY_NAME, role="admin", actor=Actor.system("tests"))
         session = Client(HTTP_HOST=a.host)
         assert session.login(username=a.admin_email, password=a.password)
     return Creds(

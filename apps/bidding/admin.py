@@ -12,7 +12,8 @@ from django.urls import path, reverse
 
 from apps.bidding import services
 from apps.bidding.errors import BiddingError
-from apps.bidding.models import LtvModel, LtvTrainingRun
+from apps.bidding.models import CircuitState, LtvModel, LtvTrainingRun
+from apps.core.actor import Actor
 from apps.core.admin import TenantOnlyAdmin
 
 
@@ -109,7 +110,7 @@ class LtvTrainingRunAdmin(TenantOnlyAdmin):
             self.message_user(request, "Only Admins can train LTV models.", messages.ERROR)
             return HttpResponseRedirect(back)
         try:
-            run = services.ltv_training_request(actor=request.user.get_username())
+            run = services.ltv_training_request(actor=Actor.for_user(request.user))
         except BiddingError as exc:
             self.message_user(request, exc.message, messages.WARNING)
         else:
@@ -119,3 +120,43 @@ class LtvTrainingRunAdmin(TenantOnlyAdmin):
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(back)
+
+
+@admin.register(CircuitState)
+class CircuitStateAdmin(TenantOnlyAdmin):
+    """Each account's circuit breaker as last mirrored (transitions only; the live state is in Redis).
+    Read-only; Admins (``bidding.change_circuitstate``) may reset a breaker to closed (audited)."""
+
+    list_display = ["account", "platform", "state", "failures", "opened_at", "changed_at", "last_failure"]
+    list_filter = ["state", "account__platform"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "state", "failures", "opened_at", "last_failure", "changed_at"]
+    actions = ["reset_breaker"]
+
+    @admin.display(description="platform", ordering="account__platform")
+    def platform(self, obj: CircuitState) -> str:
+        return obj.account.get_platform_display()
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # rows mirror transitions
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_reset_permission(self, request: HttpRequest) -> bool:
+        return self._here() and request.user.has_perm("bidding.change_circuitstate")
+
+    @admin.action(description="Reset breaker (close it now)", permissions=["reset"])
+    def reset_breaker(self, request: HttpRequest, queryset: QuerySet[CircuitState]) -> None:
+        actor = Actor.for_user(request.user)
+        rows = list(queryset.select_related("account"))
+        for row in rows:
+            services.breaker_reset(account=row.account, actor=actor)
+        self.message_user(request, f"Reset {len(rows)} circuit breaker(s) to closed.", messages.SUCCESS)
+
+
+# Ad accounts, campaigns, bid decisions, platform changes, spend, inventory holds.
+from apps.bidding import admin_campaigns  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""/health: database, Redis, Celery worker and beat heartbeats, ml worker. 200 when all are fine."""
+"""/health: database, Redis, Celery worker and beat heartbeats, ml worker. 200 when all are fine.
+/metrics: the Prometheus text of ``apps.core.metrics.export_registry``."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apps.core import heartbeat
+from apps.core.metrics import export_registry
 from apps.core.redis import get_redis
 
 
@@ -70,3 +73,9 @@ def health(request: HttpRequest) -> JsonResponse:
 def livez(request: HttpRequest) -> JsonResponse:
     """Liveness: the web process answers (no database, no Redis). ``/health`` is readiness."""
     return JsonResponse({"status": "alive"})
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Process counters (merged across processes in multiprocess mode) and the scrape-time gauges."""
+    return HttpResponse(generate_latest(export_registry()), content_type=CONTENT_TYPE_LATEST)

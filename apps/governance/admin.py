@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -8,14 +9,17 @@ from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django_tenants.utils import get_public_schema_name
 
+from apps.core.actor import SYSTEM, Actor
 from apps.core.admin import TenantOnlyAdmin
 from apps.core.tenant_context import current_schema
 from apps.governance import services
 from apps.governance.errors import GovernanceError
-from apps.governance.models import ApiKey, ReportRun, Secret
+from apps.governance.models import ApiKey, AuditChainCheck, AuditEntry, ReportRun, Secret
 from apps.governance.roles import ROLE_CHOICES, Role
 
 
@@ -43,7 +47,7 @@ class ApiKeyAdmin(TenantOnlyAdmin):
         if change:
             return
         issued = services.apikey_create(
-            name=obj.name, role=obj.role, expires_at=obj.expires_at, actor=request.user
+            name=obj.name, role=obj.role, expires_at=obj.expires_at, actor=Actor.for_user(request.user)
         )
         obj.pk = issued.key.pk
         obj.prefix = issued.key.prefix
@@ -59,7 +63,7 @@ class ApiKeyAdmin(TenantOnlyAdmin):
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
-            services.apikey_revoke(key=key, actor=request.user)
+            services.apikey_revoke(key=key, actor=Actor.for_user(request.user))
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.WARNING)
 
 
@@ -94,10 +98,20 @@ class SecretAdmin(TenantOnlyAdmin):
     def save_model(self, request: HttpRequest, obj: Secret, form: Any, change: bool) -> None:
         value = form.cleaned_data.get("value")
         if change and not value:
-            Secret.objects.filter(pk=obj.pk).update(kind=obj.kind, description=obj.description, name=obj.name)
+            services.secret_update(
+                secret=obj,
+                name=obj.name,
+                kind=obj.kind,
+                description=obj.description,
+                actor=Actor.for_user(request.user),
+            )
             return
         saved = services.secret_set(
-            name=obj.name, value=value, kind=obj.kind, description=obj.description, actor=request.user
+            name=obj.name,
+            value=value,
+            kind=obj.kind,
+            description=obj.description,
+            actor=Actor.for_user(request.user),
         )
         obj.pk = saved.pk
 
@@ -168,7 +182,7 @@ class WorkspaceUserAddForm(forms.ModelForm):
 
 class WorkspaceUserChangeForm(forms.ModelForm):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
-    actor: Any = None  # the signed-in Admin, set by the ModelAdmin
+    actor: Actor = SYSTEM  # the signed-in Admin, set by the ModelAdmin
 
     class Meta:
         model = User
@@ -235,7 +249,7 @@ class WorkspaceUserAdmin(UserAdmin):
             return super().get_form(request, obj, change=change, **kwargs)
         kwargs["form"] = WorkspaceUserAddForm if obj is None else WorkspaceUserChangeForm
         form: Any = admin.ModelAdmin.get_form(self, request, obj, change=change, **kwargs)
-        form.actor = request.user
+        form.actor = Actor.for_user(request.user)
         return form
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
@@ -250,16 +264,21 @@ class WorkspaceUserAdmin(UserAdmin):
                 password=data.get("initial_password") or None,
                 first_name=data.get("first_name", ""),
                 last_name=data.get("last_name", ""),
-                actor=request.user.get_username(),
+                actor=Actor.for_user(request.user),
             )
             obj.pk, obj.username = created.pk, created.username
             return
+        actor = Actor.for_user(request.user)
         if data["role"] != form.initial_role:
-            services.user_set_role(user=obj, role=data["role"], actor=request.user)
-        if "is_active" in form.changed_data and not data["is_active"]:
-            services.user_deactivate(user=obj, actor=request.user)
-        fields = ["first_name", "last_name"] + (["is_active"] if data["is_active"] else [])
-        obj.save(update_fields=fields)
+            services.user_set_role(user=obj, role=data["role"], actor=actor)
+        if "is_active" in form.changed_data:
+            if data["is_active"]:
+                services.user_reactivate(user=obj, actor=actor)
+            else:
+                services.user_deactivate(user=obj, actor=actor)
+        services.user_update_profile(
+            user=obj, first_name=obj.first_name, last_name=obj.last_name, actor=actor
+        )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         if not self._workspace():
@@ -268,3 +287,95 @@ class WorkspaceUserAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, WorkspaceUserAdmin)
+
+
+# --- the audit trail -------------------------------------------------------------------------------
+# Read-only for everyone, superusers included: entries are written only by services.audit_record and
+# the database refuses UPDATE and DELETE anyway. The changelist shows the chain's latest check and,
+# for those who may record checks (Admins), a "Verify now" button.
+class _ReadOnly(TenantOnlyAdmin):
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(_ReadOnly):
+    list_display = ["sequence", "created_at", "actor_kind", "actor_name", "action", "object_type"]
+    list_display += ["object_id", "request_id", "short_hash"]
+    list_display_links = ["sequence"]
+    list_filter = ["action", "actor_kind", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["action", "object_type", "object_id", "actor_id", "actor_name", "request_id", "hash"]
+    date_hierarchy = "created_at"
+    ordering = ["-sequence"]
+    list_per_page = 100
+    show_full_result_count = False  # no second COUNT(*) over a long chain on every filtered page
+    fields = readonly_fields = (
+        *("sequence", "created_at", "actor_kind", "actor_id", "actor_name", "action", "object_type"),
+        *("object_id", "before_json", "after_json", "request_id", "prev_hash", "hash"),
+    )
+
+    @admin.display(description="hash")
+    def short_hash(self, obj: AuditEntry) -> str:
+        return f"{obj.hash[:12]}…"
+
+    @admin.display(description="before")
+    def before_json(self, obj: AuditEntry) -> str:
+        return format_html(
+            "<pre>{}</pre>", json.dumps(obj.before, indent=2, sort_keys=True, ensure_ascii=False)
+        )
+
+    @admin.display(description="after")
+    def after_json(self, obj: AuditEntry) -> str:
+        return format_html(
+            "<pre>{}</pre>", json.dumps(obj.after, indent=2, sort_keys=True, ensure_ascii=False)
+        )
+
+    def can_verify(self, request: HttpRequest) -> bool:
+        return self._here() and request.user.has_perm("governance.add_auditchaincheck")
+
+    def get_urls(self) -> list[Any]:
+        verify = path(
+            "verify/", self.admin_site.admin_view(self.verify_view), name="governance_auditentry_verify"
+        )
+        return [verify, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        latest = AuditChainCheck.objects.order_by("-checked_at", "-id").first() if self._here() else None
+        context = {"chain_check": latest, "can_verify": self.can_verify(request)}
+        return super().changelist_view(request, {**(extra_context or {}), **context})
+
+    def verify_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """POST only (the changelist's button); Admins only (``governance.add_auditchaincheck``)."""
+        back = reverse("admin:governance_auditentry_changelist")
+        if request.method != "POST" or not self.can_verify(request):
+            self.message_user(request, "Only Admins can verify the audit trail.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        verdict = services.audit_verify_chain(actor=Actor.for_user(request.user))
+        if verdict.ok:
+            self.message_user(
+                request, f"Audit chain intact: {verdict.entries} entries, head {verdict.head_hash[:12]}…"
+            )
+        else:
+            self.message_user(
+                request,
+                f"Audit chain BROKEN at entry {verdict.first_bad_sequence}: {verdict.reason}",
+                messages.ERROR,
+            )
+        return HttpResponseRedirect(back)
+
+
+@admin.register(AuditChainCheck)
+class AuditChainCheckAdmin(_ReadOnly):
+    list_display = ["checked_at", "ok", "entries", "first_bad_sequence", "reason", "checked_by", "head_hash"]
+    list_filter = ["ok"]
+    ordering = ["-checked_at", "-id"]
+
+
+# Policy versions, the approval queue and the budget ledger register themselves there.
+from apps.governance import admin_guardrails  # noqa: E402,F401

@@ -11,6 +11,7 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from apps.governance import metrics  # noqa: F401 - registers the budget gauges (scrape time)
         from apps.governance.api import schema  # noqa: F401 - registers the API key's OpenAPI scheme
         from apps.governance.roles import sync_roles_after_migrate
 

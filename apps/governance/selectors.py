@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 
 from apps.core.tenant_context import require_tenant
 from apps.governance.models import ApiKey
+from apps.governance.roles import Role
 from apps.governance.services import user_role
 
 
@@ -43,3 +44,12 @@ def access_review() -> dict[str, Any]:
             "api_keys_active": sum(1 for k in keys if not k["revoked"]),
         },
     }
+
+
+def admin_emails() -> list[str]:
+    """The e-mail addresses of this workspace's active Admins, for notifications (sorted, distinct)."""
+    require_tenant("reading the Admins")
+    admins = (
+        get_user_model().objects.filter(is_active=True, groups__name=Role.ADMIN.group_name).exclude(email="")
+    )
+    return sorted(set(admins.values_list("email", flat=True)))

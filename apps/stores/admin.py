@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.core.actor import Actor
 from apps.core.admin import TenantOnlyAdmin
 from apps.stores import services
 from apps.stores.errors import StoresError
@@ -147,7 +148,7 @@ class StoreConnectionAdmin(TenantOnlyAdmin):
         for store in queryset.exclude(platform=StoreConnection.Platform.MANUAL):
             try:
                 queued += len(
-                    services.sync_store_all(store=store, mode=mode, actor=request.user.get_username())
+                    services.sync_store_all(store=store, mode=mode, actor=Actor.for_user(request.user))
                 )
             except StoresError as exc:
                 self.message_user(request, f"{store}: {exc.message}", messages.ERROR)
@@ -165,7 +166,7 @@ class StoreConnectionAdmin(TenantOnlyAdmin):
 
     def save_model(self, request: HttpRequest, obj: StoreConnection, form: Any, change: bool) -> None:
         created = services.store_create(
-            name=obj.name, currency=obj.currency, actor=request.user.get_username()
+            name=obj.name, currency=obj.currency, actor=Actor.for_user(request.user)
         )
         obj.pk = created.pk
 
@@ -208,7 +209,7 @@ class StoreConnectionAdmin(TenantOnlyAdmin):
             )
         if request.method == "POST" and woo.is_bound and woo.is_valid():
             try:
-                store = services.woocommerce_connect(actor=request.user.get_username(), **woo.cleaned_data)
+                store = services.woocommerce_connect(actor=Actor.for_user(request.user), **woo.cleaned_data)
             except StoresError as exc:
                 for field, problems in exc.details.items():
                     woo.add_error(field if field in woo.fields else None, problems)
@@ -306,7 +307,7 @@ class WebhookDeliveryAdmin(TenantOnlyAdmin):
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         replayed = 0
         for delivery in queryset.filter(status=WebhookDelivery.Status.FAILED):
-            services.webhook_replay(delivery=delivery, actor=request.user.get_username())
+            services.webhook_replay(delivery=delivery, actor=Actor.for_user(request.user))
             replayed += 1
         self.message_user(request, f"{replayed} failed delivery(ies) queued again.", messages.SUCCESS)
 
@@ -574,6 +575,6 @@ class OrderAdmin(TenantOnlyAdmin):
 
     def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
         store = obj.store
-        services.orders_upsert(store=store, orders=[form.order_input()], actor=request.user.get_username())
+        services.orders_upsert(store=store, orders=[form.order_input()], actor=Actor.for_user(request.user))
         saved = Order.objects.get(store=store, platform_id=obj.platform_id)
         obj.pk = saved.pk

@@ -151,8 +151,10 @@ def bigcommerce_auth(request: HttpRequest) -> HttpResponse:
         return error_response(
             request, status=400, code="validation_error", message="Not a BigCommerce install callback."
         )
-    schema = connections.bigcommerce_install_claim(nonce=request.COOKIES.get(INSTALL_COOKIE, ""))
-    tenant = tenant_for_schema(schema) if schema else route_tenant(platform="bigcommerce", key=store_hash)
+    claim = connections.bigcommerce_install_claim(nonce=request.COOKIES.get(INSTALL_COOKIE, ""))
+    tenant = (
+        tenant_for_schema(claim.schema) if claim else route_tenant(platform="bigcommerce", key=store_hash)
+    )
     if tenant is None:
         return error_response(
             request,
@@ -167,6 +169,7 @@ def bigcommerce_auth(request: HttpRequest) -> HttpResponse:
                 context=context,
                 scope=request.GET.get("scope", ""),
                 redirect_uri=request.build_absolute_uri(request.path),
+                actor=claim.actor if claim else None,
             )
             page = _store_page(tenant, store.pk)
     except _Suspended:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from apps.core.actor import Actor
 from apps.core.tasks import Queue, TransientError, kiki_task
 from apps.core.tenant_context import current_schema
 from apps.stores import services
@@ -26,7 +27,9 @@ def run_sync(run_id: int) -> str:
 def connect_store(store_id: int) -> str:
     """After the credentials: webhooks, the initial full sync of every resource, the baseline."""
     try:
-        return services.store_finish_connect(store_id=store_id, actor="celery").status
+        return services.store_finish_connect(
+            store_id=store_id, actor=Actor.system("celery:stores.connect")
+        ).status
     except sync.SyncInterrupted as exc:
         raise TransientError(str(exc)) from exc
 
@@ -47,7 +50,9 @@ def drain_webhooks() -> int:
 @kiki_task("stores.compute_baseline", queue=Queue.SYNC)
 def compute_baseline(store_id: int) -> str:
     store = StoreConnection.objects.get(pk=store_id)
-    return str(baseline.baseline_compute(store=store, actor="celery").pk)
+    return str(
+        baseline.baseline_compute(store=store, actor=Actor.system("celery:stores.compute_baseline")).pk
+    )
 
 
 @kiki_task("stores.poll_stores", queue=Queue.SYNC)
@@ -58,7 +63,11 @@ def poll_stores() -> int:
     for store in StoreConnection.objects.filter(status=StoreConnection.Status.ACTIVE).exclude(
         platform=StoreConnection.Platform.MANUAL
     ):
-        queued += len(sync.sync_store_all(store=store, mode=SyncRun.Mode.INCREMENTAL, actor="beat"))
+        queued += len(
+            sync.sync_store_all(
+                store=store, mode=SyncRun.Mode.INCREMENTAL, actor=Actor.system("celery:stores.poll_stores")
+            )
+        )
     for run_id in sync.stalled_runs():
         logger.warning("resuming a stalled sync", extra={"run_id": run_id})
         run_sync.apply_async(kwargs={"run_id": run_id}, headers={"_schema_name": current_schema()})

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.actor import Actor
 from apps.core.middleware import error_response
 from apps.core.tenant_context import current_schema
 from apps.stores.errors import ErrorCode, StoresError
@@ -157,7 +158,7 @@ def shopify_install(request: HttpRequest) -> HttpResponse:
         url = connections.shopify_install_start(
             shop=request.GET.get("shop", ""),
             redirect_uri=request.build_absolute_uri(reverse("shopify-callback")),
-            actor=request.user.get_username(),
+            actor=Actor.for_user(request.user),
         )
     except StoresError as exc:
         return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
@@ -199,7 +200,7 @@ def woocommerce_authorize(request: HttpRequest) -> HttpResponse:
             store_url=request.GET.get("store_url", ""),
             return_url=request.build_absolute_uri(reverse("woocommerce-return")),
             callback_url=request.build_absolute_uri(reverse("woocommerce-callback")),
-            actor=request.user.get_username(),
+            actor=Actor.for_user(request.user),
         )
     except StoresError as exc:
         return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
@@ -270,7 +271,7 @@ def bigcommerce_install(request: HttpRequest) -> HttpResponse:
     if refused is not None:
         return refused
     try:
-        url = connections.bigcommerce_install_start(actor=request.user.get_username())
+        url = connections.bigcommerce_install_start(actor=Actor.for_user(request.user))
     except StoresError as exc:
         return error_response(request, status=exc.http_status, code=exc.code, message=exc.message)
     return HttpResponseRedirect(url)

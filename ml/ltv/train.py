@@ -481,17 +481,53 @@ def loads(data: bytes) -> TrainResult:
     return _from_blob(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
 
 
-def should_promote(candidate: Metrics, current: Metrics | None, *, coverage_tolerance: float = 0.05) -> bool:
-    """Promote only a model whose shipped prediction has a lower spend MAE than the current model's on
-    the SAME window (the candidate's validation period: ``validation_window`` + ``evaluate_window``),
-    with an interval whose tails are not further from 10 % each by more than the tolerance
-    (``Metrics.interval_error``: too wide an interval is as wrong as too narrow a one)."""
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Whether a candidate model replaces the current one, and why. A rejection always has at least
+    one reason (each failed criterion says its figures); a promotion's reasons say what it passed."""
+
+    promote: bool
+    reasons: tuple[str, ...]
+
+
+def promotion_decision(
+    candidate: Metrics, current: Metrics | None, *, coverage_tolerance: float = 0.05
+) -> PromotionDecision:
+    """The promotion rule. Promote only a model whose shipped prediction has a lower spend MAE than the
+    current model's on the SAME window (the candidate's validation period: ``validation_window`` +
+    ``evaluate_window``), with an interval whose tails are not further from 10 % each by more than the
+    tolerance (``Metrics.interval_error``: too wide an interval is as wrong as too narrow a one)."""
     if current is None:
-        return True
-    return bool(
-        candidate.spend_mae < current.spend_mae
-        and candidate.interval_error <= current.interval_error + coverage_tolerance
+        return PromotionDecision(True, ("there is no current model",))
+    failed: list[str] = []
+    passed: list[str] = []
+    mae = f"spend MAE {candidate.spend_mae:.2f}"
+    if candidate.spend_mae < current.spend_mae:
+        passed.append(f"{mae} is lower than {current.spend_mae:.2f}")
+    else:
+        failed.append(
+            f"{mae} is not lower than {current.spend_mae:.2f}"
+            + (" (equal figures are not better)" if candidate.spend_mae == current.spend_mae else "")
+        )
+    tails = (
+        f"interval tails {candidate.below_low:.3f} below / {candidate.above_high:.3f} above "
+        f"(error {candidate.interval_error:.3f} from 10 % each)"
     )
+    limit = current.interval_error + coverage_tolerance
+    if candidate.interval_error <= limit:
+        passed.append(
+            f"{tails} are at most {coverage_tolerance:.2f} worse than the current {current.interval_error:.3f}"
+        )
+    else:
+        failed.append(
+            f"{tails} are more than {coverage_tolerance:.2f} worse than the current {current.interval_error:.3f}"
+        )
+    return PromotionDecision(not failed, tuple(failed) if failed else tuple(passed))
+
+
+def should_promote(candidate: Metrics, current: Metrics | None, *, coverage_tolerance: float = 0.05) -> bool:
+    """``promotion_decision(...).promote``."""
+    return promotion_decision(candidate, current, coverage_tolerance=coverage_tolerance).promote
 
 
 def format_metrics(validation: dict[str, Metrics]) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import requests
 
+from apps.core.actor import Actor
 from conftest import PASSWORD
 from tests.gates.conftest import ARTIFACTS, record_figure
 from tests.live_server import LiveServer
@@ -93,10 +94,10 @@ def fresh_principal(server: LiveServer, workspace: Workspace, kind: str) -> Prin
     role, _, credential = kind.partition("_")
     with schema_context(workspace.schema_name):
         if credential == "api_key":
-            issued = apikey_create(name=f"fuzz {kind}", role=role, actor="tests")
+            issued = apikey_create(name=f"fuzz {kind}", role=role, actor=Actor.system("tests"))
             return Principal(kind, f"Api-Key {issued.plaintext}")
         email = f"{kind}-{secrets.token_hex(3)}@{workspace.slug}.test"
-        user_create(email=email, password=PASSWORD, role=role, actor="tests")
+        user_create(email=email, password=PASSWORD, role=role, actor=Actor.system("tests"))
     response = requests.post(
         f"{server.url}/api/v1/auth/login/",
         json={"username": email, "password": PASSWORD},
@@ -119,7 +120,7 @@ def fuzz_workspaces(gate_server: LiveServer, django_db_blocker: Any) -> Iterator
                 SignupRequest(
                     name=f"{slug} Ltd", slug=slug, admin_email=f"owner@{slug}.test", password=PASSWORD
                 ),
-                actor="tests",
+                actor=Actor.system("tests"),
             )
             workspaces[slug] = Workspace(slug, result.schema_name, gate_server.host(slug))
     yield workspaces

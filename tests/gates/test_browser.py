@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from apps.core.actor import Actor
 from apps.stores.integrations.fakes.sandbox import SANDBOX_SHOP
 from conftest import PASSWORD
 from tests.celery_worker import celery_worker, worker_database_url
@@ -81,10 +82,11 @@ def _seed_shop(server: LiveServer) -> Shop:
 
     admin, analyst = f"admin@{SHOP}.test", f"analyst@{SHOP}.test"
     result = tenant_signup(
-        SignupRequest(name="Browser Shop", slug=SHOP, admin_email=admin, password=PASSWORD), actor="tests"
+        SignupRequest(name="Browser Shop", slug=SHOP, admin_email=admin, password=PASSWORD),
+        actor=Actor.system("tests"),
     )
     with schema_context(result.schema_name):
-        user_create(email=analyst, password=PASSWORD, role="analyst", actor="tests")
+        user_create(email=analyst, password=PASSWORD, role="analyst", actor=Actor.system("tests"))
     host = server.host(SHOP)
     token = requests.post(
         f"{server.url}/api/v1/auth/login/",
@@ -110,9 +112,9 @@ def _seed_shop(server: LiveServer) -> Shop:
         assert sent.status_code == 200, sent.text[:500]
     with schema_context(result.schema_name), override_settings(KIKI_LTV_TRAIN_MAX_EPOCHS=2):
         assert settings.KIKI_LTV_TRAIN_MAX_EPOCHS == 2
-        run = bidding.ltv_training_request(actor="tests")
+        run = bidding.ltv_training_request(actor=Actor.system("tests"))
         bidding.ltv_model_train(run_id=run.pk)
-        bidding.ltv_customers_score(customer_ids=None, actor="tests")
+        bidding.ltv_score_customers_batch(customer_ids=None, actor=Actor.system("tests"))
         version = LtvModel.objects.latest("trained_at").version
     return Shop(SHOP, admin, analyst, store["name"], version)
 
@@ -128,10 +130,12 @@ def _seed_connect() -> str:
         SignupRequest(
             name="Browser Connect", slug=CONNECT, admin_email=f"admin@{CONNECT}.test", password=PASSWORD
         ),
-        actor="tests",
+        actor=Actor.system("tests"),
     )
     with schema_context(result.schema_name):
-        user_create(email=f"analyst@{CONNECT}.test", password=PASSWORD, role="analyst", actor="tests")
+        user_create(
+            email=f"analyst@{CONNECT}.test", password=PASSWORD, role="analyst", actor=Actor.system("tests")
+        )
     return CONNECT
 
 
@@ -146,7 +150,7 @@ def workspaces(gate_server: LiveServer, django_db_blocker: Any) -> Iterator[dict
             SignupRequest(
                 name="Browser Other", slug=OTHER, admin_email=f"admin@{OTHER}.test", password=PASSWORD
             ),
-            actor="tests",
+            actor=Actor.system("tests"),
         )
         connect = _seed_connect()
     yield {"shop": shop, "other": OTHER, "connect": connect}

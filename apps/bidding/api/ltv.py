@@ -4,28 +4,25 @@ runs (GET /api/v1/ltv/runs/{id})."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.bidding.ltv import LtvScore, ltv_score_spend_micros
 from apps.bidding.models import LtvModel, LtvTrainingRun
 from apps.bidding.services import (
     HORIZON_RANGE,
-    ltv_score,
-    ltv_score_stored_customers,
+    ltv_score_customers_fast_path,
+    ltv_score_posted_histories,
     ltv_training_request,
-    spend_micros,
 )
-from apps.core.api.base import TenantAPIView, TenantViewSet, actor_name
-from apps.core.ml import LtvScore
-
-CENT = Decimal("0.01")
+from apps.core.api.base import TenantAPIView, TenantViewSet, actor_of
+from apps.core.money import float_to_money, today_utc
 
 
 class PurchaseSerializer(serializers.Serializer):
@@ -54,7 +51,7 @@ class ScoreRequestSerializer(serializers.Serializer):
     )
 
     def validate(self, data: dict) -> dict:
-        as_of = data.get("as_of") or timezone.now().date()
+        as_of = data.get("as_of") or today_utc()
         if ("customers" in data) == ("customer_ids" in data):
             raise serializers.ValidationError(
                 {"customers": ["Send either customers (histories) or customer_ids (stored customers)."]}
@@ -91,18 +88,14 @@ class ScoreSerializer(serializers.Serializer):
     )
 
 
-def money(value: float) -> Decimal:
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _score_body(ref: str, s: LtvScore) -> dict:
     return {
         "id": ref,
         "expected_purchases": round(s.prediction.purchases, 6),
-        "expected_spend": str(money(s.prediction.spend)),
-        "expected_spend_micros": spend_micros(s),
-        "spend_p10": str(money(min(s.prediction.spend_low, s.prediction.spend))),
-        "spend_p90": str(money(max(s.prediction.spend_high, s.prediction.spend))),
+        "expected_spend": str(float_to_money(s.prediction.spend)),
+        "expected_spend_micros": ltv_score_spend_micros(s),
+        "spend_p10": str(float_to_money(min(s.prediction.spend_low, s.prediction.spend))),
+        "spend_p90": str(float_to_money(max(s.prediction.spend_high, s.prediction.spend))),
         "model_version": s.prediction.model_version,
         "fallback": s.prediction.fallback,
     }
@@ -117,22 +110,22 @@ class LtvScoreView(TenantAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         if "customer_ids" in v:
-            stored = ltv_score_stored_customers(
+            stored = ltv_score_customers_fast_path(
                 customer_ids=v["customer_ids"],
                 as_of=v["as_of"],
                 horizon_days=v["horizon_days"],
-                actor=actor_name(request),
+                actor=actor_of(request),
             )
             body = [_score_body(str(s.customer_id), s.score) for s in stored]
         else:
             customers = [
                 (c["id"], [(p["date"], p["amount"]) for p in c["purchases"]]) for c in v["customers"]
             ]
-            scores = ltv_score(
+            scores = ltv_score_posted_histories(
                 customers=customers,
                 as_of=v["as_of"],
                 horizon_days=v["horizon_days"],
-                actor=actor_name(request),
+                actor=actor_of(request),
             )
             body = [_score_body(s.ref, s) for s in scores]
         return Response({"as_of": v["as_of"].isoformat(), "horizon_days": v["horizon_days"], "results": body})
@@ -179,7 +172,7 @@ class LtvModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
         data = TrainRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = ltv_training_request(
-            actor=actor_name(request), horizon_days=data.validated_data.get("horizon_days")
+            actor=actor_of(request), horizon_days=data.validated_data.get("horizon_days")
         )
         return Response(LtvTrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 

@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from prometheus_client import REGISTRY
 
+from apps.core.actor import Actor
 from apps.core.ml import ml_redis
 from conftest import api_client_for
 from ml.serving.worker import read_heartbeats
@@ -139,7 +140,7 @@ def _stored_customers(schema: str, n: int = 3) -> list[int]:
     from apps.stores import selectors, services
 
     with schema_context(schema):
-        store = services.store_create(name="Shop", currency="USD", actor="test")
+        store = services.store_create(name="Shop", currency="USD", actor=Actor.system("test"))
         orders = [
             services.OrderInput(
                 platform_id=f"o{i}-{k}",
@@ -150,7 +151,7 @@ def _stored_customers(schema: str, n: int = 3) -> list[int]:
             for i in range(n)
             for k in range(i + 1)
         ]
-        result = services.orders_upsert(store=store, orders=orders, actor="test")
+        result = services.orders_upsert(store=store, orders=orders, actor=Actor.system("test"))
         ids = list(result.changed_customer_ids)
         assert len(selectors.customers_for_scoring(customer_ids=ids)) == n
         return ids

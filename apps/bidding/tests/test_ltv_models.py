@@ -13,6 +13,7 @@ from django_tenants.utils import schema_context
 from apps.bidding import services
 from apps.bidding import tasks as _registered  # noqa: F401 - registers the tasks, as a worker's start-up does
 from apps.bidding.models import LtvModel, LtvTrainingRun
+from apps.core.actor import Actor, ActorKind
 from apps.core.tasks import Queue, dispatch_to_tenants
 from conftest import api_client_for
 from kiki_project.celery import app
@@ -54,7 +55,7 @@ def test_training_request_is_admin_only_and_validated(tenants, api, django_captu
 
 def test_runs_of_one_tenant_are_not_visible_to_the_other(tenants, api):
     with schema_context(tenants.a.schema):
-        run = services.ltv_training_request(actor="someone@alpha.test")
+        run = services.ltv_training_request(actor=Actor(ActorKind.USER, "7", "someone@alpha.test"))
     with schema_context(tenants.b.schema):
         while LtvTrainingRun.objects.filter(pk=run.pk).exists():  # ids are per schema
             LtvTrainingRun.objects.filter(pk=run.pk).delete()
@@ -63,7 +64,7 @@ def test_runs_of_one_tenant_are_not_visible_to_the_other(tenants, api):
     assert b"someone@alpha.test" not in on_b.content
     assert (
         api(tenants.a, "analyst").get(f"/api/v1/ltv/runs/{run.pk}").json()["requested_by"]
-        == "someone@alpha.test"
+        == "user:someone@alpha.test"
     )
 
 
@@ -76,10 +77,10 @@ def test_a_run_that_does_not_exist_is_not_found(tenants):
 
 def test_scheduled_training_skips_a_workspace_without_enough_data(tenants):
     with schema_context(tenants.a.schema):
-        assert services.ltv_training_scheduled(actor="beat") is None
+        assert services.ltv_training_scheduled(actor=Actor.system("beat")) is None
         assert not LtvTrainingRun.objects.exists()
-        services.ltv_training_request(actor="admin")
-        assert services.ltv_training_scheduled(actor="beat") is None  # one in flight already
+        services.ltv_training_request(actor=Actor.system("admin"))
+        assert services.ltv_training_scheduled(actor=Actor.system("beat")) is None  # one in flight already
         assert LtvTrainingRun.objects.count() == 1
 
 
@@ -105,7 +106,7 @@ def test_admin_train_now_is_for_admins(tenants, django_capture_on_commit_callbac
     assert len(callbacks) == 1
     with schema_context(tenants.a.schema):
         run = LtvTrainingRun.objects.get()
-        assert run.requested_by == tenants.a.admin_email
+        assert run.requested_by == f"user:{tenants.a.admin_email}"
     listing = admin.get("/admin/bidding/ltvmodel/")
     assert listing.status_code == 200
     with schema_context(tenants.b.schema):

@@ -17,6 +17,7 @@ from rest_framework.exceptions import MethodNotAllowed, NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from apps.core.actor import Actor
 from apps.core.errors import TenantRequired
 from apps.core.tenant_context import require_tenant
 
@@ -32,9 +33,9 @@ _METHOD_ACTION = {
 }
 
 
-def actor_name(request: Request) -> str:
-    """Who did it, for services' ``actor``: the user's (or API key principal's) username."""
-    return str(getattr(request.user, "username", "") or "anonymous")
+def actor_of(request: Request) -> Actor:
+    """Who did it, for services' ``actor``: the signed-in user, or the API key (by its prefix)."""
+    return Actor.for_user(request.user)
 
 
 def model_perm(model: type[Model], action: str) -> str:

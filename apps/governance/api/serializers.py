@@ -98,6 +98,11 @@ class WorkspaceUpdateSerializer(serializers.Serializer):
     timezone = serializers.CharField(required=False, max_length=64)
     currency = serializers.CharField(required=False, max_length=10)
     dry_run = serializers.BooleanField(required=False)
+    reason = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Required when dry_run changes: that is a policy change (a new policy version).",
+    )
 
 
 class MeSerializer(serializers.Serializer):

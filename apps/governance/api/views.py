@@ -5,22 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.base import TenantAPIView, TenantViewSet
+from apps.core.api.base import TenantAPIView, TenantViewSet, actor_of
 from apps.governance import services
 from apps.governance.api import serializers as s
 from apps.governance.authentication import ApiKeyPrincipal
 from apps.governance.models import ApiKey, ReportRun
 from apps.governance.tenancy.services import tenant_update_settings
-
-
-def actor_name(request: Request) -> str:
-    return str(getattr(request.user, "username", "") or "anonymous")
 
 
 class MeView(TenantAPIView):
@@ -62,14 +59,20 @@ class WorkspaceView(TenantAPIView):
         data = s.WorkspaceUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        tenant = tenant_update_settings(
-            tenant=request.tenant,  # type: ignore[attr-defined]
-            actor=actor_name(request),
-            name=v.get("name"),
-            timezone_name=v.get("timezone"),
-            currency=v.get("currency"),
-            dry_run=v.get("dry_run"),
-        )
+        with transaction.atomic():
+            tenant = tenant_update_settings(
+                tenant=request.tenant,  # type: ignore[attr-defined]
+                actor=actor_of(request),
+                name=v.get("name"),
+                timezone_name=v.get("timezone"),
+                currency=v.get("currency"),
+            )
+            # Dry run belongs to the policy: a change is a new policy version, with its reason (the
+            # workspace's dry_run follows it).
+            if "dry_run" in v and v["dry_run"] != services.policy_current().dry_run:
+                services.policy_update(
+                    actor=actor_of(request), reason=v.get("reason", ""), changes={"dry_run": v["dry_run"]}
+                )
         return Response(s.WorkspaceSerializer(tenant).data)
 
 
@@ -81,7 +84,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     def create(self, request: Request) -> Response:
         data = s.UserCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_create(actor=actor_name(request), **data.validated_data)
+        user = services.user_create(actor=actor_of(request), **data.validated_data)
         return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.UserUpdateSerializer, responses=s.UserSerializer)
@@ -90,9 +93,9 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
         data = s.UserUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if "role" in data.validated_data:
-            services.user_set_role(user=user, role=data.validated_data["role"], actor=request.user)
+            services.user_set_role(user=user, role=data.validated_data["role"], actor=actor_of(request))
         if data.validated_data.get("is_active") is False:
-            services.user_deactivate(user=user, actor=request.user)
+            services.user_deactivate(user=user, actor=actor_of(request))
         user.refresh_from_db()
         return Response(s.UserSerializer(user).data)
 
@@ -108,14 +111,14 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     def create(self, request: Request) -> Response:
         data = s.ApiKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        issued = services.apikey_create(actor=request.user, **data.validated_data)
+        issued = services.apikey_create(actor=actor_of(request), **data.validated_data)
         body = {**s.ApiKeySerializer(issued.key).data, "key": issued.plaintext}
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.ApiKeySerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str | None = None) -> Response:
-        key = services.apikey_revoke(key=self.get_object(), actor=request.user)
+        key = services.apikey_revoke(key=self.get_object(), actor=actor_of(request))
         return Response(s.ApiKeySerializer(key).data)
 
 
@@ -130,5 +133,5 @@ class ReportRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantV
     def create(self, request: Request) -> Response:
         data = s.ReportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = services.report_request(kind=data.validated_data["kind"], actor=actor_name(request))
+        run = services.report_request(kind=data.validated_data["kind"], actor=actor_of(request))
         return Response(s.ReportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

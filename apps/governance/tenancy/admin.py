@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.actor import Actor
 from apps.core.admin import PublicOnlyAdmin
 from apps.governance.tenancy.models import Domain, Tenant
 from apps.governance.tenancy.services import tenant_set_status
@@ -36,12 +37,12 @@ class TenantAdmin(PublicOnlyAdmin):
                 tenant=tenant,
                 status=Tenant.Status.SUSPENDED,
                 reason="admin action",
-                actor=request.user.get_username(),
+                actor=Actor.for_user(request.user),
             )
         self.message_user(request, f"Suspended {queryset.count()} tenant(s).", messages.WARNING)
 
     @admin.action(description="Re-activate selected tenants")
     def activate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            tenant_set_status(tenant=tenant, status=Tenant.Status.ACTIVE, actor=request.user.get_username())
+            tenant_set_status(tenant=tenant, status=Tenant.Status.ACTIVE, actor=Actor.for_user(request.user))
         self.message_user(request, f"Activated {queryset.count()} tenant(s).")

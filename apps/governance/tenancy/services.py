@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
@@ -13,11 +14,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
+from apps.core.actor import Actor
 from apps.core.tenant_context import set_public_schema
 from apps.governance.tenancy.errors import TenancyError
 from apps.governance.tenancy.models import SLUG_MAX, SLUG_MIN, SLUG_RE, Domain, Tenant
 
 logger = logging.getLogger(__name__)
+WORKSPACE_TYPE = Tenant._meta.label_lower  # "tenancy.tenant": the object of workspace.* entries
 
 
 @dataclass(frozen=True)
@@ -92,15 +95,38 @@ def signup_validate(req: SignupRequest) -> SignupRequest:
     return req
 
 
-def _create_first_admin(*, schema_name: str, email: str, password: str) -> int:
-    from apps.governance.services import user_create
+def _workspace_state(tenant: Tenant) -> dict[str, Any]:
+    """A workspace as its audit trail records it."""
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "schema_name": tenant.schema_name,
+        "plan": tenant.plan,
+        "status": tenant.status,
+        "timezone": tenant.timezone,
+        "currency": tenant.currency,
+        "dry_run": tenant.dry_run,
+    }
 
-    with schema_context(schema_name):
-        user = user_create(email=email, password=password, role="admin", actor="signup")
+
+def _create_first_admin(*, tenant: Tenant, domain: str, email: str, password: str, actor: Actor) -> int:
+    """Inside the new workspace's schema: its audit chain starts (``workspace.create``), then its
+    first Admin is created (``user.create``). Returns the Admin's id."""
+    from apps.governance import services as governance
+
+    with schema_context(tenant.schema_name):
+        governance.audit_record(
+            actor=actor,
+            action="workspace.create",
+            object_type=WORKSPACE_TYPE,
+            object_id=tenant.pk,
+            after={**_workspace_state(tenant), "domain": domain},
+        )
+        user = governance.user_create(email=email, password=password, role="admin", actor=actor)
         return int(user.pk)
 
 
-def tenant_signup(req: SignupRequest, *, actor: str) -> SignupResult:
+def tenant_signup(req: SignupRequest, *, actor: Actor) -> SignupResult:
     """Create schema + domain + first Admin in one transaction: a failure anywhere leaves nothing.
 
     PostgreSQL DDL is transactional, so the schema created (cloned from the template) inside the
@@ -117,7 +143,9 @@ def tenant_signup(req: SignupRequest, *, actor: str) -> SignupResult:
             )
             tenant.save(verbosity=0)
             Domain.objects.create(domain=domain_name, tenant=tenant, is_primary=True)
-            user_id = _create_first_admin(schema_name=schema, email=req.admin_email, password=req.password)
+            user_id = _create_first_admin(
+                tenant=tenant, domain=domain_name, email=req.admin_email, password=req.password, actor=actor
+            )
     except IntegrityError as exc:
         _drop_orphan_schema(schema)
         raise TenancyError.taken("slug", f"The address '{req.slug}' is already taken.") from exc
@@ -126,7 +154,7 @@ def tenant_signup(req: SignupRequest, *, actor: str) -> SignupResult:
         raise
     finally:
         set_public_schema()
-    logger.info("tenant created", extra={"tenant_slug": req.slug, "actor": actor})
+    logger.info("tenant created", extra={"tenant_slug": req.slug, "actor": actor.label})
     return SignupResult(
         tenant_id=int(tenant.pk),
         slug=req.slug,
@@ -146,17 +174,44 @@ def _drop_orphan_schema(schema: str) -> None:
         logger.warning("dropped orphan schema after failed signup", extra={"schema": schema})
 
 
-def tenant_set_status(*, tenant: Tenant, status: str, reason: str = "", actor: str) -> Tenant:
+def _status_state(tenant: Tenant) -> dict[str, Any]:
+    return {"status": tenant.status, "suspended_reason": tenant.suspended_reason}
+
+
+def tenant_set_status(*, tenant: Tenant, status: str, reason: str = "", actor: Actor) -> Tenant:
+    """Suspend or reactivate a workspace (platform staff). The change is audited in the workspace's
+    own chain (``workspace.suspend`` / ``workspace.reactivate``), in the same transaction."""
     if status not in Tenant.Status.values:
         raise TenancyError.invalid({"status": [f"Status must be one of {', '.join(Tenant.Status.values)}."]})
     if tenant.schema_name in (get_public_schema_name(), settings.TENANT_BASE_SCHEMA):
         raise TenancyError.invalid({"status": ["The platform schemas cannot be suspended."]})
+    from apps.governance import services as governance
+
     set_public_schema()  # tenant rows are written from the public schema, whatever ran before
-    tenant.status = status
-    tenant.suspended_at = timezone.now() if status == Tenant.Status.SUSPENDED else None
-    tenant.suspended_reason = reason if status == Tenant.Status.SUSPENDED else ""
-    tenant.save(update_fields=["status", "suspended_at", "suspended_reason"])
-    logger.info("tenant status changed", extra={"tenant_slug": tenant.slug, "status": status, "actor": actor})
+    with transaction.atomic():
+        stored = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = _status_state(stored)
+        tenant.status = status
+        tenant.suspended_at = timezone.now() if status == Tenant.Status.SUSPENDED else None
+        tenant.suspended_reason = reason if status == Tenant.Status.SUSPENDED else ""
+        tenant.save(update_fields=["status", "suspended_at", "suspended_reason"])
+        after = _status_state(tenant)
+        if after != before:
+            with schema_context(tenant.schema_name):
+                governance.audit_record(
+                    actor=actor,
+                    action="workspace.suspend"
+                    if status == Tenant.Status.SUSPENDED
+                    else "workspace.reactivate",
+                    object_type=WORKSPACE_TYPE,
+                    object_id=tenant.pk,
+                    before={"slug": tenant.slug, **before},
+                    after={"slug": tenant.slug, **after},
+                )
+    set_public_schema()
+    logger.info(
+        "tenant status changed", extra={"tenant_slug": tenant.slug, "status": status, "actor": actor.label}
+    )
     return tenant
 
 
@@ -176,17 +231,21 @@ def public_tenant_ensure() -> Tenant:
 def tenant_update_settings(
     *,
     tenant: Tenant,
-    actor: str,
+    actor: Actor,
     name: str | None = None,
     timezone_name: str | None = None,
     currency: str | None = None,
     dry_run: bool | None = None,
 ) -> Tenant:
-    """A tenant Admin's own settings. Leaving dry-run is a policy decision and is logged."""
+    """A tenant Admin's own settings, audited (``workspace.update``, the changed fields before and
+    after) in the workspace's chain, in the same transaction. Invalid values change nothing."""
     import zoneinfo
+
+    from apps.governance import services as governance
 
     errors: dict[str, list[str]] = {}
     fields: list[str] = []
+    stored = _workspace_state(tenant)
     if name is not None:
         name = " ".join(name.split())
         if not name or len(name) > 200:
@@ -204,7 +263,7 @@ def tenant_update_settings(
         fields.append("timezone")
     if currency is not None:
         currency = currency.strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
+        if len(currency) != 3 or not (currency.isascii() and currency.isalpha()):  # the DB: ^[A-Z]{3}$
             errors["currency"] = ["Use a three-letter ISO 4217 code, e.g. EUR."]
         tenant.currency = currency
         fields.append("currency")
@@ -214,9 +273,22 @@ def tenant_update_settings(
     if errors:
         tenant.refresh_from_db()
         raise TenancyError.invalid(errors)
-    if fields:
-        tenant.save(update_fields=fields)
+    new = _workspace_state(tenant)
+    changed = sorted(f for f in fields if new[f] != stored[f])
+    if changed:
+        with transaction.atomic():
+            tenant.save(update_fields=changed)
+            with schema_context(tenant.schema_name):
+                governance.audit_record(
+                    actor=actor,
+                    action="workspace.update",
+                    object_type=WORKSPACE_TYPE,
+                    object_id=tenant.pk,
+                    before={f: stored[f] for f in changed},
+                    after={f: new[f] for f in changed},
+                )
         logger.info(
-            "tenant settings changed", extra={"tenant_slug": tenant.slug, "fields": fields, "actor": actor}
+            "tenant settings changed",
+            extra={"tenant_slug": tenant.slug, "fields": changed, "actor": actor.label},
         )
     return tenant

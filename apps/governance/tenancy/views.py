@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.core.actor import Actor
 from apps.core.api.throttling import client_ip, hit, parse_rate
 from apps.core.metrics import SIGNUPS
 from apps.core.middleware import error_response
@@ -42,7 +43,9 @@ def landing(request: HttpRequest) -> HttpResponse:
             return response
         if form.is_valid():
             try:
-                result = tenant_signup(SignupRequest(**form.cleaned_data), actor=f"web:{client_ip(request)}")
+                result = tenant_signup(
+                    SignupRequest(**form.cleaned_data), actor=Actor.system(f"signup:web:{client_ip(request)}")
+                )
             except TenancyError as exc:
                 for field, messages in exc.details.items():
                     for message in messages:

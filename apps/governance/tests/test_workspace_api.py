@@ -9,10 +9,18 @@ from conftest import api_client_for
 def test_admin_updates_settings_and_leaves_dry_run(tenants, login_token):
     a, b = tenants
     client = api_client_for(a.host, token=login_token(a, a.admin_email))
+    # Leaving dry run is a policy change: without a reason nothing changes.
+    r = client.patch("/api/v1/workspace", {"currency": "eur", "dry_run": False}, format="json")
+    assert r.status_code == 400
+    assert "reason" in r.json()["error"]["details"]
+    assert Tenant.objects.get(slug=a.slug).currency == "USD"
     r = client.patch(
-        "/api/v1/workspace", {"timezone": "Europe/Paris", "currency": "eur", "dry_run": False}, format="json"
+        "/api/v1/workspace",
+        {"timezone": "Europe/Paris", "currency": "eur", "dry_run": False, "reason": "go live"},
+        format="json",
     )
     assert r.status_code == 200, r.content
+    assert r.json()["dry_run"] is False
     assert r.json()["currency"] == "EUR"
     tenant_a = Tenant.objects.get(slug=a.slug)
     assert (tenant_a.timezone, tenant_a.currency, tenant_a.dry_run) == ("Europe/Paris", "EUR", False)
@@ -30,6 +38,10 @@ def test_bad_values_are_rejected_with_reasons_and_nothing_changes(tenants, login
     assert set(body["details"]) >= {"timezone", "currency"}
     tenant_a = Tenant.objects.get(slug=a.slug)
     assert (tenant_a.timezone, tenant_a.currency) == ("UTC", "USD")
+    # Letters outside A–Z are no ISO code (a 400, not the database's check constraint as a 500).
+    r = client.patch("/api/v1/workspace", {"currency": "zÆÁ"}, format="json")
+    assert r.status_code == 400
+    assert "currency" in r.json()["error"]["details"]
 
 
 def test_analyst_reads_but_cannot_change(tenants, login_token):

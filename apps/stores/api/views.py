@@ -16,7 +16,7 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.base import TenantViewSet, actor_name
+from apps.core.api.base import TenantViewSet, actor_of
 from apps.core.api.pagination import int_param_schema, positive_int_param
 from apps.stores import services
 from apps.stores.api import serializers as s
@@ -114,24 +114,24 @@ class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
             url = services.shopify_install_start(
                 shop=v["shop"],
                 redirect_uri=request.build_absolute_uri(reverse("shopify-callback")),
-                actor=actor_name(request),
+                actor=actor_of(request),
             )
             return Response({"install_url": url})
         if v["platform"] == "bigcommerce":
-            return Response({"install_url": services.bigcommerce_install_start(actor=actor_name(request))})
+            return Response({"install_url": services.bigcommerce_install_start(actor=actor_of(request))})
         if not v.get("consumer_key"):
             url = services.woocommerce_authorize_start(
                 store_url=v["store_url"],
                 return_url=request.build_absolute_uri(reverse("woocommerce-return")),
                 callback_url=request.build_absolute_uri(reverse("woocommerce-callback")),
-                actor=actor_name(request),
+                actor=actor_of(request),
             )
             return Response({"install_url": url})
         store = services.woocommerce_connect(
             store_url=v["store_url"],
             consumer_key=v["consumer_key"],
             consumer_secret=v["consumer_secret"],
-            actor=actor_name(request),
+            actor=actor_of(request),
         )
         return Response({"store": s.StoreSerializer(store).data}, status=status.HTTP_202_ACCEPTED)
 
@@ -153,7 +153,7 @@ class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         v = data.validated_data
         resources = [v["resource"]] if v.get("resource") else list(services.SYNC_RESOURCES)
         runs = [
-            services.sync_request(store=store, resource=r, mode=v["mode"], actor=actor_name(request))
+            services.sync_request(store=store, resource=r, mode=v["mode"], actor=actor_of(request))
             for r in resources
         ]
         return Response(s.SyncRunSerializer(runs, many=True).data, status=status.HTTP_202_ACCEPTED)
@@ -172,7 +172,7 @@ class StoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     def create(self, request: Request) -> Response:
         data = s.StoreCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        store = services.store_create(actor=actor_name(request), **data.validated_data)
+        store = services.store_create(actor=actor_of(request), **data.validated_data)
         return Response(s.StoreSerializer(store).data, status=status.HTTP_201_CREATED)
 
 
@@ -214,7 +214,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
                 {"store": [f"Orders of {store.get_platform_display()} stores come from the platform's sync."]}
             )
         orders = [_order_input(item) for item in data.validated_data["orders"]]
-        result = services.orders_upsert(store=store, orders=orders, actor=actor_name(request))
+        result = services.orders_upsert(store=store, orders=orders, actor=actor_of(request))
         body = {
             "store": store.pk,
             "created": result.created,

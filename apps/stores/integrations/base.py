@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
 import requests
 
+from apps.core.money import to_cents
 from apps.stores.services.catalog import InventoryInput, ProductInput
 from apps.stores.services.orders import CustomerInput, OrderInput
 
@@ -200,4 +201,4 @@ def gc_paused() -> Iterator[None]:
 
 def money(value: Any) -> Decimal:
     """A platform's decimal string (``"29.35"``, ``"361.9500"``) as Decimal cents."""
-    return Decimal(str(value or "0")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return to_cents(Decimal(str(value or "0")))

@@ -9,6 +9,7 @@ Other apps learn about changed purchase histories from ``customers_orders_change
 upsert's transaction commits) and about stock transitions from ``on_inventory_transition``.
 """
 
+from apps.core.money import CENT
 from apps.stores.services.catalog import (
     InventoryInput,
     InventoryTransition,
@@ -32,7 +33,6 @@ from apps.stores.services.connections import (  # noqa: E402 - after the records
     woocommerce_connect,
 )
 from apps.stores.services.orders import (
-    CENT,
     FUTURE_SKEW,
     MAX_ORDERS_PER_CALL,
     CustomerInput,

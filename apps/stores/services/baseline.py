@@ -28,10 +28,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.actor import Actor
+from apps.core.money import to_cents
 from apps.core.tenant_context import require_tenant
 from apps.stores.models import ZERO, Baseline, Order, Refund, StoreConnection
-
-CENT = Decimal("0.01")
 
 _SQL = """
 WITH counted AS (
@@ -61,10 +61,6 @@ def period_of(store: StoreConnection, *, now: datetime | None = None) -> tuple[d
     return end.replace(year=year, month=month, day=day), end
 
 
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _figures(orders: int, gross: Decimal, refunds: Decimal, customers: list[int]) -> dict[str, Any]:
     revenue = gross - refunds
     counts: dict[int, int] = {}
@@ -74,10 +70,10 @@ def _figures(orders: int, gross: Decimal, refunds: Decimal, customers: list[int]
     repeat = sum(1 for n in counts.values() if n >= 2)
     return {
         "orders": orders,
-        "gross_revenue": _cents(gross),
-        "refunds": _cents(refunds),
-        "revenue": _cents(revenue),
-        "average_order_value": _cents(revenue / orders) if orders else ZERO,
+        "gross_revenue": to_cents(gross),
+        "refunds": to_cents(refunds),
+        "revenue": to_cents(revenue),
+        "average_order_value": to_cents(revenue / orders) if orders else ZERO,
         "unique_customers": unique,
         "repeat_customers": repeat,
         "repeat_customer_rate": (Decimal(repeat) / Decimal(unique)).quantize(
@@ -89,7 +85,7 @@ def _figures(orders: int, gross: Decimal, refunds: Decimal, customers: list[int]
 
 
 @transaction.atomic
-def baseline_compute(*, store: StoreConnection, actor: str, now: datetime | None = None) -> Baseline:
+def baseline_compute(*, store: StoreConnection, actor: Actor, now: datetime | None = None) -> Baseline:
     """Compute and store the store's current baseline (the previous one is kept, not current)."""
     require_tenant("computing a baseline")
     start, end = period_of(store, now=now)
@@ -140,4 +136,4 @@ def baseline_compute(*, store: StoreConnection, actor: str, now: datetime | None
 def baseline_monthly_average(*, store: StoreConnection) -> Decimal | None:
     """The current baseline's revenue ÷ 12 (what the success fee compares a month against)."""
     current = Baseline.objects.filter(store=store, is_current=True).first()
-    return _cents(current.revenue / 12) if current else None
+    return to_cents(current.revenue / 12) if current else None

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.actor import Actor
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.models import ZERO, InventoryEvent, Product, StoreConnection, Variant
@@ -158,7 +159,7 @@ def _record_transitions(
 
 @transaction.atomic
 def products_upsert(
-    *, store: StoreConnection, products: Sequence[ProductInput], actor: str, source: str = "sync"
+    *, store: StoreConnection, products: Sequence[ProductInput], actor: Actor, source: str = "sync"
 ) -> CatalogResult:
     """Insert or update products and their variants (identical ones are not written); a product's
     variants not listed any more are marked deleted. Stock transitions are recorded (module doc)."""
@@ -266,7 +267,7 @@ def _flip_changes(
 
 @transaction.atomic
 def inventory_set(
-    *, store: StoreConnection, levels: Sequence[InventoryInput], actor: str, source: str = "webhook"
+    *, store: StoreConnection, levels: Sequence[InventoryInput], actor: Actor, source: str = "webhook"
 ) -> int:
     """Set variants' quantities (by variant or inventory item id; unknown ones are ignored: the next
     product sync brings them). Returns the number of stock transitions recorded."""

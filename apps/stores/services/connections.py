@@ -10,6 +10,9 @@ Install nonces (Shopify's ``state``, WooCommerce's ``user_id``, BigCommerce's in
 pattern: random, bound in the cache to the workspace (and shop or store URL, and Admin), 10 minutes,
 spent by the first callback that presents them. Connecting a Shopify or BigCommerce store also points
 that shop's app-level callbacks (public host) at this workspace: ``apps.stores.routing``.
+
+Each change to a store connection (connect or reconnect, a refreshed token, the connect task's outcome)
+writes its audit entry in the same transaction, naming credentials but never their values.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -31,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from apps.core.actor import Actor
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.integrations.base import Adapter, PlatformError
@@ -38,6 +43,7 @@ from apps.stores.integrations.signatures import shopify_query_valid
 from apps.stores.integrations.versions import SHOPIFY_API_VERSION
 from apps.stores.models import StoreConnection
 from apps.stores.routing.services import route_register
+from apps.stores.services._audit import store_audit, store_audit_state
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +82,18 @@ def _save_connecting(
     name: str,
     currency: str,
     credentials: Mapping[str, Any],
+    actor: Actor,
     scopes: str = "",
     api_version: str = "",
     expires_in: int | None = None,
     webhook_secret: str = "",
 ) -> StoreConnection:
-    """Create the store (or reconnect it: same platform and domain), status ``connecting``."""
+    """Create the store (or reconnect it: same platform and domain), status ``connecting``; audited as
+    ``store.connect`` (``before`` is the reconnected store as it was)."""
     store = (
         StoreConnection.objects.select_for_update().filter(platform=platform, shop_domain=shop_domain).first()
     )
+    before = store_audit_state(store) if store is not None else None
     if store is None:
         store = StoreConnection(platform=platform, shop_domain=shop_domain, name=name, currency=currency)
         store.connected_at = timezone.now()
@@ -102,6 +111,14 @@ def _save_connecting(
         raise StoresError(ErrorCode.CONFLICT, "This shop is being connected by another request.") from exc
     route_register(platform=platform, key=shop_domain)  # app-level callbacks now reach this workspace
     _enqueue_connect(store)
+    secret_state = {"webhook_secret": "set"} if webhook_secret else {}
+    store_audit(
+        store=store,
+        actor=actor,
+        action="store.connect",
+        before=before,
+        after=store_audit_state(store, credential_keys=sorted(credentials), **secret_state),
+    )
     logger.info("store connecting", extra={"store_id": store.pk, "platform": platform})
     return store
 
@@ -144,14 +161,14 @@ def _state_key(state: str, kind: str = "oauth") -> str:
     return f"kiki:stores:{kind}-state:{state}"
 
 
-def _bind_state(kind: str, bound: Mapping[str, str]) -> str:
+def _bind_state(kind: str, bound: Mapping[str, Any]) -> str:
     """A fresh single-use nonce, bound (in the cache, 10 minutes) to what the callback must match."""
     state = secrets.token_urlsafe(24)
     cache.set(_state_key(state, kind), dict(bound), STATE_TTL_S)
     return state
 
 
-def _take_bound(kind: str, state: object) -> dict[str, str] | None:
+def _take_bound(kind: str, state: object) -> dict[str, Any] | None:
     """What ``state`` was bound to, once: only the caller whose delete removes it gets it."""
     if not isinstance(state, str) or not state or len(state) > 100:
         return None
@@ -162,16 +179,16 @@ def _take_bound(kind: str, state: object) -> dict[str, str] | None:
     return dict(bound)
 
 
-def shopify_install_start(*, shop: str, redirect_uri: str, actor: str) -> str:
+def shopify_install_start(*, shop: str, redirect_uri: str, actor: Actor) -> str:
     """The install URL, with a single-use state nonce bound to this workspace, the shop and the Admin
     who started it (kept 10 minutes). The callback must bring it back."""
     schema = require_tenant("connecting a store")
     shop = shopify_shop_check(shop)
-    state = _bind_state("oauth", {"schema": schema, "shop": shop, "actor": actor})
+    state = _bind_state("oauth", {"schema": schema, "shop": shop, "actor": actor.as_dict()})
     return shopify_install_url(shop=shop, redirect_uri=redirect_uri, state=state)
 
 
-def _take_state(state: object, shop: str) -> str:
+def _take_state(state: object, shop: str) -> Actor:
     """The Admin who started the install, if ``state`` is one we issued here for this shop."""
     schema = require_tenant("connecting a store")
     bound = _take_bound("oauth", state)
@@ -179,7 +196,7 @@ def _take_state(state: object, shop: str) -> str:
         raise StoresError(
             ErrorCode.PERMISSION_DENIED, "This install link was not started here, or it expired; start again."
         )
-    return str(bound["actor"])
+    return Actor.from_dict(bound["actor"])
 
 
 @transaction.atomic
@@ -209,7 +226,7 @@ def shopify_connect(
         info = ShopifyAdapter(api_base=base, access_token=token["access_token"]).shop()
     except PlatformError as exc:
         raise StoresError(ErrorCode.UPSTREAM, f"Shopify refused the connection: {exc}") from None
-    logger.info("shopify install completed", extra={"actor": actor})
+    logger.info("shopify install completed", extra={"actor": actor.label})
     return _save_connecting(
         platform=StoreConnection.Platform.SHOPIFY,
         shop_domain=shop,
@@ -222,6 +239,7 @@ def shopify_connect(
         scopes=str(token.get("scope", "")),
         api_version=SHOPIFY_API_VERSION,
         expires_in=token.get("expires_in"),
+        actor=actor,
     )
 
 
@@ -258,7 +276,7 @@ def _private_host(host: str) -> bool:
 
 @transaction.atomic
 def woocommerce_connect(
-    *, store_url: str, consumer_key: str, consumer_secret: str, actor: str
+    *, store_url: str, consumer_key: str, consumer_secret: str, actor: Actor
 ) -> StoreConnection:
     """An Admin pasted a WooCommerce REST key pair: stored encrypted, with a webhook secret of ours.
     The connect task checks them against the store, registers the webhooks and syncs."""
@@ -278,8 +296,9 @@ def woocommerce_connect(
         currency="USD",  # replaced by the store's own currency when the connect task reads it
         credentials={"consumer_key": consumer_key, "consumer_secret": consumer_secret},
         webhook_secret=new_webhook_secret(),
+        actor=actor,
     )
-    logger.info("woocommerce keys stored", extra={"store_id": store.pk, "actor": actor})
+    logger.info("woocommerce keys stored", extra={"store_id": store.pk, "actor": actor.label})
     return store
 
 
@@ -290,13 +309,13 @@ WOOCOMMERCE_APP_NAME = "KIKI"
 WOOCOMMERCE_KEY_SCOPE = "read_write"
 
 
-def woocommerce_authorize_start(*, store_url: str, return_url: str, callback_url: str, actor: str) -> str:
+def woocommerce_authorize_start(*, store_url: str, return_url: str, callback_url: str, actor: Actor) -> str:
     """Where to send the Admin: the store's ``/wc-auth/v1/authorize`` page (api-contracts.md §2),
     asking for read_write keys. ``user_id`` is a single-use nonce bound to this workspace, the store
     URL and the Admin (10 minutes): WooCommerce echoes it with the keys it POSTs to ``callback_url``."""
     schema = require_tenant("connecting a store")
     url = store_url_check(store_url)
-    nonce = _bind_state("woocommerce", {"schema": schema, "store_url": url, "actor": actor})
+    nonce = _bind_state("woocommerce", {"schema": schema, "store_url": url, "actor": actor.as_dict()})
     query = urlencode(
         {
             "app_name": WOOCOMMERCE_APP_NAME,
@@ -333,7 +352,7 @@ def woocommerce_keys_receive(
         store_url=bound["store_url"],
         consumer_key=consumer_key,
         consumer_secret=consumer_secret,
-        actor=bound["actor"],
+        actor=Actor.from_dict(bound["actor"]),
     )
     cache.set(_state_key(str(user_id), "woocommerce-done"), store.pk, STATE_TTL_S)
     return store
@@ -354,10 +373,15 @@ def woocommerce_authorize_finish(*, user_id: str, approved: bool) -> StoreConnec
 
 # --- BigCommerce ------------------------------------------------------------------------------------------
 @transaction.atomic
-def bigcommerce_connect(*, code: str, context: str, scope: str, redirect_uri: str) -> StoreConnection:
+def bigcommerce_connect(
+    *, code: str, context: str, scope: str, redirect_uri: str, actor: Actor | None = None
+) -> StoreConnection:
     """The app's auth callback (BigCommerce's control panel installs the app): the code is exchanged
-    for the store's permanent token; ``context`` names the store (``stores/{hash}``)."""
+    for the store's permanent token; ``context`` names the store (``stores/{hash}``). ``actor``: the
+    Admin whose install nonce brought the callback here; without one (a reinstall routed by the
+    registry) the callback itself."""
     require_tenant("connecting a store")
+    actor = actor or Actor.system("oauth:bigcommerce")
     from apps.stores.integrations.bigcommerce.adapter import BigCommerceAdapter
     from apps.stores.integrations.bigcommerce.oauth import store_hash_of, token_request
 
@@ -396,6 +420,7 @@ def bigcommerce_connect(*, code: str, context: str, scope: str, redirect_uri: st
         credentials={"access_token": token["access_token"]},
         scopes=str(token.get("scope", "")),
         api_version="v3",
+        actor=actor,
     )
 
 
@@ -438,7 +463,7 @@ def bigcommerce_uninstall(*, signed_payload_jwt: str) -> StoreConnection | None:
     from apps.stores.services.webhooks import store_uninstalled
 
     store = _bigcommerce_store(bigcommerce_signed_store(signed_payload_jwt=signed_payload_jwt))
-    return store_uninstalled(store=store, actor="bigcommerce") if store else None
+    return store_uninstalled(store=store, actor=Actor.system("webhook:bigcommerce")) if store else None
 
 
 @contextmanager
@@ -449,7 +474,7 @@ def _public_namespace() -> Iterator[None]:
         yield
 
 
-def bigcommerce_install_start(*, actor: str) -> str:
+def bigcommerce_install_start(*, actor: Actor) -> str:
     """Where to send the Admin who installs our BigCommerce app for this workspace: the public host's
     ``begin`` page. BigCommerce's auth callback is one URL per app, on the public host, and carries
     no state of ours, so the nonce (bound to this workspace and the Admin, single use, 10 minutes)
@@ -462,7 +487,7 @@ def bigcommerce_install_start(*, actor: str) -> str:
             ErrorCode.VALIDATION, "BigCommerce is not configured (KIKI_BIGCOMMERCE_CLIENT_ID is empty)."
         )
     with _public_namespace():
-        nonce = _bind_state("bigcommerce-install", {"schema": schema, "actor": actor})
+        nonce = _bind_state("bigcommerce-install", {"schema": schema, "actor": actor.as_dict()})
     begin = reverse("bigcommerce-app-begin", urlconf=settings.PUBLIC_SCHEMA_URLCONF)
     return f"{settings.KIKI_PUBLIC_ADDRESS.url()}{begin}?{urlencode({'install': nonce})}"
 
@@ -475,11 +500,18 @@ def bigcommerce_install_pending(*, nonce: str) -> bool:
         return cache.get(_state_key(nonce, "bigcommerce-install")) is not None
 
 
-def bigcommerce_install_claim(*, nonce: str) -> str | None:
-    """Public host, auth callback: the workspace (schema) an install nonce was issued in; spent."""
+@dataclass(frozen=True)
+class InstallClaim:
+    schema: str
+    actor: Actor
+
+
+def bigcommerce_install_claim(*, nonce: str) -> InstallClaim | None:
+    """Public host, auth callback: the workspace (schema) an install nonce was issued in and the Admin
+    who started the install; spent."""
     with _public_namespace():
         bound = _take_bound("bigcommerce-install", nonce)
-    return bound["schema"] if bound else None
+    return InstallClaim(bound["schema"], Actor.from_dict(bound["actor"])) if bound else None
 
 
 def bigcommerce_install_url() -> str:
@@ -499,6 +531,7 @@ def _shopify_refresh(store: StoreConnection) -> None:
         client_secret=settings.KIKI_SHOPIFY_CLIENT_SECRET,
         refresh_token=creds["refresh_token"],
     )
+    before = {"token_expires_at": store.token_expires_at}
     _set_credentials(
         store,
         {
@@ -508,9 +541,21 @@ def _shopify_refresh(store: StoreConnection) -> None:
         },
         expires_in=token.get("expires_in"),
     )
-    StoreConnection.objects.filter(pk=store.pk).update(
-        credentials=store.credentials, token_expires_at=store.token_expires_at
-    )
+    with transaction.atomic():
+        StoreConnection.objects.filter(pk=store.pk).update(
+            credentials=store.credentials, token_expires_at=store.token_expires_at
+        )
+        store_audit(
+            store=store,
+            actor=Actor.system("stores.credentials_refresh"),
+            action="store.refresh_credentials",
+            before={"shop_domain": store.shop_domain, **before},
+            after={
+                "shop_domain": store.shop_domain,
+                "token_expires_at": store.token_expires_at,
+                "credentials": "refreshed",
+            },
+        )
     logger.info("store token refreshed", extra={"store_id": store.pk})
 
 
@@ -572,7 +617,7 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def store_finish_connect(*, store_id: int, actor: str) -> StoreConnection:
+def store_finish_connect(*, store_id: int, actor: Actor) -> StoreConnection:
     """Second step of connecting (a task): register the webhooks, run the initial full sync of every
     resource in order, compute the baseline, then the store is ``active``. Safe to run again: the
     syncs resume where a killed run stopped, and registering a webhook twice is not an error."""
@@ -585,30 +630,52 @@ def store_finish_connect(*, store_id: int, actor: str) -> StoreConnection:
     adapter = adapter_for(store)
     try:
         info = adapter.shop()
-        StoreConnection.objects.filter(pk=store.pk).update(currency=info.currency.upper()[:3])
+        _store_update(store, actor=actor, action="store.update", currency=info.currency.upper()[:3])
         adapter.register_webhooks(address=webhook_address(store))
     except PlatformError as exc:
         if exc.transient:
             raise sync.SyncInterrupted(str(exc)) from exc
-        StoreConnection.objects.filter(pk=store.pk).update(
-            status=StoreConnection.Status.ERROR, last_error=str(exc)[:2000]
+        return _store_update(
+            store,
+            actor=actor,
+            action="store.fail",
+            status=StoreConnection.Status.ERROR,
+            last_error=str(exc)[:2000],
         )
-        store.refresh_from_db()
-        return store
     for run in sync.sync_store_all(store=store, mode="full", actor=actor, enqueue=False):
         finished = sync.sync_run_execute(run_id=run.pk)
         if finished.state != "done":
-            StoreConnection.objects.filter(pk=store.pk).update(status=StoreConnection.Status.ERROR)
-            store.refresh_from_db()
-            return store
+            return _store_update(store, actor=actor, action="store.fail", status=StoreConnection.Status.ERROR)
     baseline.baseline_compute(store=store, actor=actor)
-    StoreConnection.objects.filter(pk=store.pk).update(status=StoreConnection.Status.ACTIVE, last_error="")
-    store.refresh_from_db()
     from apps.stores.services.orders import store_connected
 
     schema = require_tenant("connecting a store")
-    transaction.on_commit(
-        lambda: store_connected.send(sender=StoreConnection, schema=schema, store_id=store.pk)
-    )
+    with transaction.atomic():
+        store = _store_update(
+            store, actor=actor, action="store.activate", status=StoreConnection.Status.ACTIVE, last_error=""
+        )
+        transaction.on_commit(
+            lambda: store_connected.send(sender=StoreConnection, schema=schema, store_id=store.pk)
+        )
     logger.info("store connected", extra={"store_id": store.pk, "platform": store.platform})
+    return store
+
+
+def _store_update(store: StoreConnection, *, actor: Actor, action: str, **values: Any) -> StoreConnection:
+    """Set fields of a store (``status``, ``last_error``, ``currency``) and audit the change, in one
+    transaction; a store already so is left as it is, unaudited. Returns the store as stored."""
+    with transaction.atomic():
+        locked = StoreConnection.objects.select_for_update().get(pk=store.pk)
+        changed = sorted(k for k, v in values.items() if getattr(locked, k) != v)
+        if changed:
+            before = {"shop_domain": locked.shop_domain, **{k: getattr(locked, k) for k in changed}}
+            StoreConnection.objects.filter(pk=locked.pk).update(**{k: values[k] for k in changed})
+            store_audit(
+                store=locked,
+                actor=actor,
+                action=action,
+                before=before,
+                after={"shop_domain": locked.shop_domain, **{k: values[k] for k in changed}},
+            )
+    store.refresh_from_db()
     return store

@@ -19,9 +19,13 @@ from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from apps.core.actor import Actor
+from apps.core.money import has_whole_cents
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.models import ZERO, Customer, Order, OrderItem, Product, Refund, StoreConnection, Variant
+from apps.stores.selectors import customer_ltv_bump
+from apps.stores.services._audit import store_audit, store_audit_state
 from apps.stores.services._sql import (
     bound_cursor,
     delete_unlisted,
@@ -35,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ORDERS_PER_CALL = 1000
 FUTURE_SKEW = timedelta(hours=1)  # clock skew tolerated on placed_at / cancelled_at
-CENT = Decimal("0.01")
 
 # Sent after commit with ``schema`` (str) and ``customer_ids`` (sorted list[int]): the customers whose
 # purchase history (orders, dates, net values, cancellations) changed in that transaction.
@@ -50,7 +53,7 @@ def store_create(
     *,
     name: str,
     currency: str,
-    actor: str,
+    actor: Actor,
     platform: str = StoreConnection.Platform.MANUAL,
     shop_domain: str = "",
 ) -> StoreConnection:
@@ -68,9 +71,13 @@ def store_create(
         raise StoresError(ErrorCode.VALIDATION, "The store has invalid fields.", details=errors)
     try:
         with transaction.atomic():
-            return StoreConnection.objects.create(
+            store = StoreConnection.objects.create(
                 platform=platform, name=name, currency=currency, shop_domain=shop_domain.strip().lower()
             )
+            store_audit(
+                store=store, actor=actor, action="store.create", before=None, after=store_audit_state(store)
+            )
+            return store
     except IntegrityError as exc:
         raise StoresError(
             ErrorCode.CONFLICT,
@@ -214,7 +221,7 @@ def orders_validate(*, store: StoreConnection, orders: Sequence[OrderInput]) -> 
     def money(i: int, field: str, value: Decimal) -> None:
         if value < 0:
             bad(i, field, "Cannot be negative.")
-        elif value != value.quantize(CENT):
+        elif not has_whole_cents(value):
             bad(i, field, "At most 2 decimal places.")
 
     def moment(i: int, field: str, value: datetime | None) -> bool:
@@ -333,7 +340,7 @@ def _customers_write(
 
 
 @transaction.atomic
-def customers_upsert(*, store: StoreConnection, customers: Sequence[CustomerInput], actor: str) -> int:
+def customers_upsert(*, store: StoreConnection, customers: Sequence[CustomerInput], actor: Actor) -> int:
     """Customers as the platform lists them (profiles only; their orders bring the aggregates).
     Returns how many were created."""
     require_tenant("upserting customers")
@@ -499,7 +506,7 @@ _ITEM_COMPARE = ("product", "variant", "sku", "title", "quantity", "price", "dis
 
 
 @transaction.atomic
-def orders_upsert(*, store: StoreConnection, orders: Sequence[OrderInput], actor: str) -> UpsertResult:
+def orders_upsert(*, store: StoreConnection, orders: Sequence[OrderInput], actor: Actor) -> UpsertResult:
     """Insert or update orders by (store, platform_id), with their customers, line items and refunds,
     in one transaction: one set-based statement for the orders (``_sql.upsert``), one for the
     customers' aggregates.
@@ -606,7 +613,7 @@ def _stored(value: Any) -> Any:
 
 
 def customer_set_ltv(
-    *, predictions: Sequence[LtvValues], scored_at: datetime, actor: str, batch_size: int = 1000
+    *, predictions: Sequence[LtvValues], scored_at: datetime, actor: Actor, batch_size: int = 1000
 ) -> int:
     """Store predictions in bulk: per batch one read of the stored values and one ``bulk_update`` of
     the customers whose values differ, so the same predictions written twice change nothing (not even
@@ -637,4 +644,5 @@ def customer_set_ltv(
                 dirty.append(customer)
             if dirty:
                 written += Customer.objects.bulk_update(dirty, [*_LTV_FIELDS, "ltv_scored_at"])
+                transaction.on_commit(customer_ltv_bump)
     return written

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.actor import Actor
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.models import (
@@ -33,6 +34,8 @@ from apps.stores.models import (
     WebhookDelivery,
 )
 from apps.stores.routing.services import route_forget
+from apps.stores.selectors import customer_ltv_bump
+from apps.stores.services._audit import store_audit, store_audit_state
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ def _customer_ids(payload: dict[str, Any]) -> list[str]:
 
 @transaction.atomic
 def customer_redact(
-    *, store: StoreConnection, customer_platform_id: str, order_platform_ids: list[str], actor: str
+    *, store: StoreConnection, customer_platform_id: str, order_platform_ids: list[str], actor: Actor
 ) -> int:
     """Anonymise one customer and the PII on their orders (and on the orders named). Returns the
     number of orders touched. Idempotent."""
@@ -57,7 +60,7 @@ def customer_redact(
         store=store, platform_id__in=order_platform_ids
     )
     touched = named.update(landing_site="", referrer="", updated_at=timezone.now())
-    logger.info("customer redacted", extra={"store_id": store.pk, "orders": touched, "actor": actor})
+    logger.info("customer redacted", extra={"store_id": store.pk, "orders": touched, "actor": actor.label})
     return touched
 
 
@@ -101,9 +104,11 @@ def customer_export(*, store: StoreConnection, customer_platform_id: str, refere
 
 
 @transaction.atomic
-def store_redact(*, store: StoreConnection, actor: str) -> dict[str, int]:
-    """Delete every row of the store, the store included (``shop/redact``)."""
+def store_redact(*, store: StoreConnection, actor: Actor) -> dict[str, int]:
+    """Delete every row of the store, the store included (``shop/redact``). The audit entry
+    (``store.redact``) outlives it: what the store was and how many rows went."""
     require_tenant("redacting a store")
+    before = store_audit_state(store)
     counts = {
         "orders": Order.objects.filter(store=store).delete()[0],
         "customers": Customer.objects.filter(store=store).delete()[0],
@@ -114,12 +119,14 @@ def store_redact(*, store: StoreConnection, actor: str) -> dict[str, int]:
         model.objects.filter(store=store).delete()
     StoreConnection.objects.filter(pk=store.pk).delete()
     route_forget(platform=store.platform, key=store.shop_domain)
-    logger.info("store redacted", extra={"store_id": store.pk, "actor": actor, **counts})
+    transaction.on_commit(customer_ltv_bump)
+    store_audit(store=store, actor=actor, action="store.redact", before=before, after={"deleted": counts})
+    logger.info("store redacted", extra={"store_id": store.pk, "actor": actor.label, **counts})
     return counts
 
 
 def privacy_request(*, store: StoreConnection, topic: str, payload: dict[str, Any], delivery_id: int) -> None:
-    actor = f"webhook:{delivery_id}"
+    actor = Actor.system(f"webhook:{store.platform}")
     if topic == "customers/redact":
         orders = [str(o) for o in payload.get("orders_to_redact") or []]
         for customer_id in _customer_ids(payload) or [""]:

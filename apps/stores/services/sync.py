@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.actor import Actor
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
 from apps.stores.integrations.base import Adapter, AuthExpired, Page, PlatformError, gc_paused
@@ -40,7 +41,7 @@ class SyncInterrupted(Exception):
 
 
 def sync_request(
-    *, store: StoreConnection, resource: str, mode: str, actor: str, enqueue: bool = True
+    *, store: StoreConnection, resource: str, mode: str, actor: Actor, enqueue: bool = True
 ) -> SyncRun:
     """Queue a run (or return the one already in flight for this store and resource)."""
     schema = require_tenant("requesting a sync")
@@ -61,7 +62,11 @@ def sync_request(
     try:
         with transaction.atomic():
             run = SyncRun.objects.create(
-                store=store, resource=resource, mode=mode, since=since, requested_by=actor
+                store=store,
+                resource=resource,
+                mode=mode,
+                since=since,
+                requested_by=actor.label[: SyncRun._meta.get_field("requested_by").max_length],
             )
     except IntegrityError:
         return SyncRun.objects.get(
@@ -76,7 +81,7 @@ def sync_request(
     return run
 
 
-def _write(store: StoreConnection, resource: str, records: list[Any], actor: str) -> None:
+def _write(store: StoreConnection, resource: str, records: list[Any], actor: Actor) -> None:
     if resource == "orders":
         for start in range(0, len(records), orders.MAX_ORDERS_PER_CALL):
             orders.orders_upsert(
@@ -108,7 +113,7 @@ def sync_run_execute(
         run.state = SyncRun.State.RUNNING
         run.save(update_fields=["state", "started_at"])
     store = run.store
-    actor = f"sync:{run.pk}"
+    actor = Actor.system(f"sync:{run.pk}")
     try:
         adapter = adapter_factory(store)
         cursor = (run.cursor or {}).get("page") or {}
@@ -181,7 +186,7 @@ def _finish(run: SyncRun, *, state: str, error: str = "") -> SyncRun:
     return run
 
 
-def sync_store_all(*, store: StoreConnection, mode: str, actor: str, enqueue: bool = True) -> list[SyncRun]:
+def sync_store_all(*, store: StoreConnection, mode: str, actor: Actor, enqueue: bool = True) -> list[SyncRun]:
     """One run per resource, in dependency order."""
     return [
         sync_request(store=store, resource=r, mode=mode, actor=actor, enqueue=enqueue) for r in RESOURCE_ORDER

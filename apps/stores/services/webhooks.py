@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.actor import Actor
 from apps.core.redis import get_redis
 from apps.core.tenant_context import require_tenant
 from apps.stores.errors import ErrorCode, StoresError
@@ -26,6 +27,7 @@ from apps.stores.integrations.base import Delivery, PlatformError
 from apps.stores.models import StoreConnection, WebhookDelivery
 from apps.stores.routing.services import route_uninstalled
 from apps.stores.services import catalog, orders, privacy
+from apps.stores.services._audit import store_audit, store_audit_state
 from apps.stores.services._sql import insert_new
 from apps.stores.services.catalog import InventoryInput, ProductInput
 from apps.stores.services.connections import adapter_for
@@ -161,7 +163,7 @@ def webhooks_drain(*, budget_s: float = DRAIN_BUDGET_S) -> int:
             return done
 
 
-def _write(store: StoreConnection, records: list[Any], actor: str) -> None:
+def _write(store: StoreConnection, records: list[Any], actor: Actor) -> None:
     found_orders = [r for r in records if isinstance(r, OrderInput)]
     products = [r for r in records if isinstance(r, ProductInput)]
     levels = [r for r in records if isinstance(r, InventoryInput)]
@@ -186,7 +188,7 @@ def webhook_process(*, delivery_id: int) -> WebhookDelivery:
             return delivery
         delivery.attempts += 1
         store = delivery.store
-        actor = f"webhook:{delivery.pk}"
+        actor = Actor.system(f"webhook:{store.platform}")
         try:
             payload = json.loads(bytes(delivery.raw_body))
             parsed = Delivery(topic=delivery.topic, delivery_id=delivery.delivery_id, payload=payload)
@@ -216,7 +218,7 @@ def webhook_process(*, delivery_id: int) -> WebhookDelivery:
     return delivery
 
 
-def webhook_replay(*, delivery: WebhookDelivery, actor: str) -> WebhookDelivery:
+def webhook_replay(*, delivery: WebhookDelivery, actor: Actor) -> WebhookDelivery:
     """An Admin runs a failed delivery again (it is queued like a new one)."""
     schema = require_tenant("replaying a webhook")
     if delivery.status != WebhookDelivery.Status.FAILED:
@@ -224,18 +226,22 @@ def webhook_replay(*, delivery: WebhookDelivery, actor: str) -> WebhookDelivery:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.RECEIVED, error="")
     transaction.on_commit(lambda: webhooks_wake(schema))  # the drain processes it, like a new one
     delivery.refresh_from_db()
-    logger.info("webhook replay requested", extra={"delivery_id": delivery.pk, "actor": actor})
+    logger.info("webhook replay requested", extra={"delivery_id": delivery.pk, "actor": actor.label})
     return delivery
 
 
 @transaction.atomic
-def store_uninstalled(*, store: StoreConnection, actor: str) -> StoreConnection:
+def store_uninstalled(*, store: StoreConnection, actor: Actor) -> StoreConnection:
     """The platform removed our app: credentials are dropped, syncs stop; data stays (billing)."""
     store = StoreConnection.objects.select_for_update().get(pk=store.pk)
+    before = store_audit_state(store)
     store.status = StoreConnection.Status.UNINSTALLED
     store.credentials = ""
     store.token_expires_at = None
     store.save(update_fields=["status", "credentials", "token_expires_at"])
     route_uninstalled(platform=store.platform, key=store.shop_domain)
-    logger.info("store uninstalled", extra={"store_id": store.pk, "actor": actor})
+    after = store_audit_state(store)
+    if after != before:  # a repeated uninstall changes nothing
+        store_audit(store=store, actor=actor, action="store.uninstall", before=before, after=after)
+    logger.info("store uninstalled", extra={"store_id": store.pk, "actor": actor.label})
     return store

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.stores import services
 from apps.stores.models import Customer, Order, StoreConnection
 from apps.stores.tests.factories import StoreFactory
@@ -33,7 +34,7 @@ def _seed(customers: int) -> StoreConnection:
         )
         for i in range(customers)
     ]
-    services.orders_upsert(store=store, orders=orders, actor="t")
+    services.orders_upsert(store=store, orders=orders, actor=Actor.system("t"))
     services.customer_set_ltv(
         predictions=[
             services.LtvValues(c.pk, Decimal("42.00") + c.pk % 7, Decimal("3.00"), Decimal("99.00"), Decimal("1.5"),
@@ -41,7 +42,7 @@ def _seed(customers: int) -> StoreConnection:
             for c in Customer.objects.all()
         ],
         scored_at=datetime(2024, 2, 1, 3, tzinfo=UTC),
-        actor="t",
+        actor=Actor.system("t"),
     )  # fmt: skip
     return store
 

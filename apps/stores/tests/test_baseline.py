@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.stores import services
 from apps.stores.integrations.fakes.store import FakeStore
 from apps.stores.models import Baseline, StoreConnection
@@ -35,7 +36,7 @@ def order(pid: str, placed: str, total: str, customer: str | None, **extra) -> s
 @pytest.fixture
 def store(tenants):
     with schema_context(tenants.a.schema):
-        store = services.store_create(name="Golden", currency="EUR", actor="tests")
+        store = services.store_create(name="Golden", currency="EUR", actor=Actor.system("tests"))
         StoreConnection.objects.filter(pk=store.pk).update(connected_at=CONNECTED)
         store.refresh_from_db()
         yield store
@@ -45,7 +46,7 @@ def test_a_hand_computed_store(store):
     refund = services.RefundInput
     services.orders_upsert(
         store=store,
-        actor="tests",
+        actor=Actor.system("tests"),
         orders=[
             order("before", "2025-03-15T09:59:59", "999.00", "c9"),  # before the period: not counted
             order("o1", "2025-03-15T10:00:00", "100.00", "c1"),  # the period's first instant: counted
@@ -71,7 +72,7 @@ def test_a_hand_computed_store(store):
             order("after", "2026-03-15T10:00:00", "555.00", "c1"),  # the connection instant: after
         ],
     )
-    b = baseline_compute(store=store, actor="tests")
+    b = baseline_compute(store=store, actor=Actor.system("tests"))
     assert (b.period_start, b.period_end) == (at("2025-03-15T10:00:00"), CONNECTED)
     # gross 100 + 50.50 + 80 + 40 + 19.99 = 290.49; refunds 30 + 4.99 = 34.99 (r2 is after the end)
     assert (b.orders, b.cancelled_orders) == (5, 1)
@@ -94,10 +95,10 @@ def test_a_hand_computed_store(store):
 
 def test_recomputing_keeps_one_current_baseline(store):
     services.orders_upsert(
-        store=store, actor="tests", orders=[order("o1", "2025-05-01T00:00:00", "10.00", "c1")]
+        store=store, actor=Actor.system("tests"), orders=[order("o1", "2025-05-01T00:00:00", "10.00", "c1")]
     )
-    first = baseline_compute(store=store, actor="tests")
-    second = baseline_compute(store=store, actor="tests")
+    first = baseline_compute(store=store, actor=Actor.system("tests"))
+    second = baseline_compute(store=store, actor=Actor.system("tests"))
     assert Baseline.objects.filter(store=store, is_current=True).get() == second
     assert Baseline.objects.get(pk=first.pk).is_current is False
 
@@ -123,8 +124,8 @@ def test_a_generated_store_against_an_independent_reading_of_the_rule(store, see
 
     records = [order_from_graphql(FakeShopify._order(fake, o)) for o in fake.orders]
     for start in range(0, len(records), 1000):
-        services.orders_upsert(store=store, orders=records[start : start + 1000], actor="tests")
-    b = baseline_compute(store=store, actor="tests")
+        services.orders_upsert(store=store, orders=records[start : start + 1000], actor=Actor.system("tests"))
+    b = baseline_compute(store=store, actor=Actor.system("tests"))
     start, end = b.period_start, b.period_end
     gross = refunds = Decimal("0")
     counted = 0

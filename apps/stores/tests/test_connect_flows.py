@@ -16,6 +16,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.stores.integrations.bigcommerce.fake import FakeBigCommerce
 from apps.stores.integrations.fakes.store import FakeStore
 from apps.stores.integrations.shopify.fake import FakeShopify
@@ -138,7 +139,7 @@ def test_woocommerce_key_generation_connects_the_store_through_the_pasted_keys_p
     assert page["Location"] == f"/admin/stores/storeconnection/{store.pk}/change/"
     # The connect task, with the generated read/write keys: webhooks, the full sync, the baseline.
     with schema_context(a.schema):
-        done = connections.store_finish_connect(store_id=store.pk, actor="tests")
+        done = connections.store_finish_connect(store_id=store.pk, actor=Actor.system("tests"))
         assert done.status == StoreConnection.Status.ACTIVE, done.last_error
         assert Order.objects.filter(store=done).count() == len(woo.store.orders)
         assert done.baselines.filter(is_current=True).exists()
@@ -523,12 +524,14 @@ def test_the_registry_follows_connect_uninstall_and_redact_of_its_own_workspace_
     assert route.tenant.schema_name == b.schema
     with schema_context(a.schema):
         old = StoreConnection.objects.get(shop_domain=SHOP_A)
-        webhooks.store_uninstalled(store=old, actor="tests")
-        store_redact(store=StoreConnection.objects.get(pk=old.pk), actor="tests")
+        webhooks.store_uninstalled(store=old, actor=Actor.system("tests"))
+        store_redact(store=StoreConnection.objects.get(pk=old.pk), actor=Actor.system("tests"))
     route.refresh_from_db()  # alpha's uninstall and redact leave beta's route alone
     assert (route.tenant.schema_name, route.uninstalled_at) == (b.schema, None)
     with schema_context(b.schema):
-        webhooks.store_uninstalled(store=StoreConnection.objects.get(shop_domain=SHOP_A), actor="tests")
+        webhooks.store_uninstalled(
+            store=StoreConnection.objects.get(shop_domain=SHOP_A), actor=Actor.system("tests")
+        )
     route.refresh_from_db()
     assert route.uninstalled_at is not None
     _connect_shopify(b, SHOP_A)  # reinstalled

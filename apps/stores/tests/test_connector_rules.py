@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import schema_context
 
-from apps.core.ml import ltv_history
+from apps.bidding import selectors as bidding_selectors
+from apps.core.actor import Actor
 from apps.stores import selectors, services
 from apps.stores.models import Customer, Order, OrderItem, Refund
 from apps.stores.tests.factories import StoreFactory
@@ -56,14 +57,13 @@ def test_stored_aggregates_and_training_count_same_day_orders_alike(store, place
     totals = [Decimal(f"{10 + 7 * i}.25") for i in range(len(placed))]
     batch = [order(f"o{i}", p, str(t)) for i, (p, t) in enumerate(zip(placed, totals, strict=True))]
     batch.append(order("gone", "2025-04-01T10:00:00", "99.00", cancelled_at=at("2025-04-01T11:00:00")))
-    services.orders_upsert(store=store, orders=batch, actor="tests")
+    services.orders_upsert(store=store, orders=batch, actor=Actor.system("tests"))
     customer = Customer.objects.get(platform_id="c1")
     as_of = date(2025, 12, 31)
     # The model's view: ml.ltv merges same-day purchases of a customer into one transaction.
-    history = selectors.purchase_history(customer_ids=[customer.pk])
-    tx = ltv_history(history.customer_ids, history.dates, history.amounts).tx
+    tx = bidding_selectors.ltv_purchase_history(customer_ids=[customer.pk]).tx
     model = summarise(tx, to_day(as_of))
-    # The bid-time fast path's view, from the stored aggregates (apps.bidding.services).
+    # The bid-time fast path's view, from the stored aggregates (apps.bidding.services.ltv_scoring).
     row = selectors.customers_for_scoring(customer_ids=[customer.pk])[0]
     repeats = row.purchase_days - 1
     assert repeats == int(model.frequency[0])
@@ -80,7 +80,7 @@ def test_attribution_is_read_from_the_landing_page_unless_given(store):
     )
     services.orders_upsert(
         store=store,
-        actor="tests",
+        actor=Actor.system("tests"),
         orders=[
             order(
                 "o1", "2025-01-05T08:00:00", "10.00", landing_site=landing, referrer="https://www.google.com/"
@@ -99,7 +99,7 @@ def test_attribution_is_read_from_the_landing_page_unless_given(store):
 def test_an_acquisition_source_given_by_the_store_is_never_overwritten(store):
     services.orders_upsert(
         store=store,
-        actor="tests",
+        actor=Actor.system("tests"),
         orders=[
             services.OrderInput(
                 platform_id="o1",
@@ -123,10 +123,10 @@ def test_items_and_refunds_are_complete_lists_and_an_identical_resend_writes_not
         items=(item("l1", 1, Decimal("20.00"), sku="A"), item("l2", 2, Decimal("20.00"), sku="B")),
         refunds=(refund("r1", Decimal("20.00"), at("2025-01-07T08:00:00")),),
     )
-    services.orders_upsert(store=store, orders=[first], actor="tests")
+    services.orders_upsert(store=store, orders=[first], actor=Actor.system("tests"))
     stored = Order.objects.get(platform_id="o1")
     assert stored.total_refunded == Decimal("20.00")  # the refunds' sum
-    again = services.orders_upsert(store=store, orders=[first], actor="tests")
+    again = services.orders_upsert(store=store, orders=[first], actor=Actor.system("tests"))
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
     changed = order(
         "o1",
@@ -135,13 +135,15 @@ def test_items_and_refunds_are_complete_lists_and_an_identical_resend_writes_not
         items=(item("l2", 3, Decimal("20.00"), sku="B"),),
         refunds=(),
     )
-    result = services.orders_upsert(store=store, orders=[changed], actor="tests")
+    result = services.orders_upsert(store=store, orders=[changed], actor=Actor.system("tests"))
     assert (result.updated, result.changed_customer_ids) == (1, (stored.customer_id,))
     assert list(OrderItem.objects.values_list("platform_id", "quantity")) == [("l2", 3)]
     assert not Refund.objects.exists()
     assert Order.objects.get(platform_id="o1").total_refunded == Decimal("0.00")
     # Items and refunds not sent: the stored ones stay.
-    services.orders_upsert(store=store, orders=[order("o1", "2025-01-05T08:00:00", "60.00")], actor="tests")
+    services.orders_upsert(
+        store=store, orders=[order("o1", "2025-01-05T08:00:00", "60.00")], actor=Actor.system("tests")
+    )
     assert OrderItem.objects.count() == 1
 
 
@@ -154,7 +156,7 @@ def test_refunds_that_do_not_add_up_to_the_total_refunded_are_refused(store):
         refunds=(services.RefundInput("r1", Decimal("20.00"), at("2025-01-06T08:00:00")),),
     )
     with pytest.raises(services.orders.StoresError) as refused:
-        services.orders_upsert(store=store, orders=[bad], actor="tests")
+        services.orders_upsert(store=store, orders=[bad], actor=Actor.system("tests"))
     assert "refunds" in refused.value.details["orders"]["0"]
     assert not Order.objects.exists()
 
@@ -166,12 +168,14 @@ def test_customers_sync_creates_and_updates_profiles_only(store):
             services.CustomerInput("c1", email="a@x.test"),
             services.CustomerInput("c2", first_name="B"),
         ],
-        actor="tests",
+        actor=Actor.system("tests"),
     )
     assert created == 2
     assert (
         services.customers_upsert(
-            store=store, customers=[services.CustomerInput("c1", email="new@x.test")], actor="tests"
+            store=store,
+            customers=[services.CustomerInput("c1", email="new@x.test")],
+            actor=Actor.system("tests"),
         )
         == 0
     )
@@ -191,7 +195,7 @@ def test_retention_removes_old_deliveries_and_orders_and_fixes_the_aggregates(st
     now = timezone.now()
     services.orders_upsert(
         store=store,
-        actor="tests",
+        actor=Actor.system("tests"),
         orders=[
             order("old", (now - timedelta(days=800)).strftime("%Y-%m-%dT%H:%M:%S"), "40.00"),
             order("new", (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S"), "15.00"),

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.stores import services
 from apps.stores.models import Customer, Order, StoreConnection
 from apps.stores.tests.factories import StoreFactory
@@ -284,7 +285,7 @@ def test_customers_list_orders_by_predicted_ltv_and_stays_in_its_tenant(tenants,
                                    365, "bgnbd-gg-x", True, None, c2.first_order_at.date()),
             ],
             scored_at=c2.updated_at,
-            actor="test",
+            actor=Actor.system("test"),
         )  # fmt: skip
     client = api(tenants.a, "analyst")
     body = client.get("/api/v1/customers").json()

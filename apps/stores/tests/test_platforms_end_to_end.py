@@ -23,6 +23,7 @@ from django.db.models import Sum
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.stores.integrations.base import Adapter
 from apps.stores.integrations.bigcommerce.fake import FakeBigCommerce
 from apps.stores.integrations.fakes.server import Failure, FakeServer
@@ -145,7 +146,7 @@ class WooCommerceKit(Kit):
                 store_url=self.fake.url,
                 consumer_key=self.fake.consumer_key,
                 consumer_secret=self.fake.consumer_secret,
-                actor="tests",
+                actor=Actor.system("tests"),
             )
 
     def endpoint(self, store: StoreConnection) -> str:
@@ -238,7 +239,7 @@ def _finish(kit: Kit, schema: str) -> StoreConnection:
     """Connect, then the connect task: webhooks registered, full sync of every resource, baseline."""
     store = kit.connect(schema)
     with schema_context(schema):
-        done = connections.store_finish_connect(store_id=store.pk, actor="tests")
+        done = connections.store_finish_connect(store_id=store.pk, actor=Actor.system("tests"))
     assert done.status == StoreConnection.Status.ACTIVE, done.last_error
     return done
 
@@ -274,7 +275,9 @@ def test_the_store_connects_syncs_fully_then_incrementally(kit, tenants):
     new = [kit.store.add_order() for _ in range(3)]
     refunded = kit.store.refund(kit.store.orders[5].id, Decimal("4.00"))
     with schema_context(a.schema):
-        runs = sync.sync_store_all(store=store, mode="incremental", actor="tests", enqueue=False)
+        runs = sync.sync_store_all(
+            store=store, mode="incremental", actor=Actor.system("tests"), enqueue=False
+        )
         finished = {r.resource: sync.sync_run_execute(run_id=r.pk) for r in runs}
         assert {r.state for r in finished.values()} == {"done"}
         orders_run = finished["orders"]
@@ -294,7 +297,9 @@ def test_a_worker_killed_mid_sync_resumes_and_stores_every_order_once(kit, tenan
     a, _ = tenants
     store = kit.connect(a.schema)
     with schema_context(a.schema):
-        run = sync.sync_request(store=store, resource="orders", mode="full", actor="tests", enqueue=False)
+        run = sync.sync_request(
+            store=store, resource="orders", mode="full", actor=Actor.system("tests"), enqueue=False
+        )
         with pytest.raises(KeyboardInterrupt):
             sync.sync_run_execute(run_id=run.pk, adapter_factory=lambda s: _Dies(kit.adapter(s), 2))
         stopped = SyncRun.objects.get(pk=run.pk)
@@ -319,7 +324,9 @@ def test_a_429_storm_is_waited_out_and_one_past_the_retries_resumes_later(kit, t
 
     store = kit.connect(a.schema)
     with schema_context(a.schema):
-        run = sync.sync_request(store=store, resource="orders", mode="full", actor="tests", enqueue=False)
+        run = sync.sync_request(
+            store=store, resource="orders", mode="full", actor=Actor.system("tests"), enqueue=False
+        )
         first = sync.sync_run_execute(run_id=run.pk, adapter_factory=factory, max_pages=1)
         assert (first.state, first.pages) == ("running", 1)
         # Longer than the client's 8 tries: the run stops as interrupted and keeps its place.

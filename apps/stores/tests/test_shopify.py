@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from apps.core.actor import Actor
 from apps.stores.integrations.fakes.server import Failure
 from apps.stores.integrations.fakes.store import FakeStore
 from apps.stores.integrations.shopify.adapter import ShopifyAdapter
@@ -74,7 +75,9 @@ def _connected_store(fake: FakeShopify, schema: str) -> StoreConnection:
     """A store connected through the real services: install started (state issued), callback checked,
     code exchanged."""
     with schema_context(schema):
-        url = connections.shopify_install_start(shop=SHOP, redirect_uri="http://x/cb", actor="tests")
+        url = connections.shopify_install_start(
+            shop=SHOP, redirect_uri="http://x/cb", actor=Actor.system("tests")
+        )
         state = parse_qs(urlsplit(url).query)["state"][0]
         return connections.shopify_connect(params=_callback_params(fake, state))
 
@@ -147,7 +150,7 @@ def test_an_analyst_cannot_connect_a_store(tenants, shopify_settings):
 # --- syncing ---------------------------------------------------------------------------------------------
 def _finish(store: StoreConnection, schema: str) -> StoreConnection:
     with schema_context(schema):
-        return connections.store_finish_connect(store_id=store.pk, actor="tests")
+        return connections.store_finish_connect(store_id=store.pk, actor=Actor.system("tests"))
 
 
 def _assert_mirrors(fake_store: FakeStore) -> None:
@@ -205,7 +208,10 @@ def test_incremental_sync_picks_up_changes_and_nothing_else(tenants, shopify_set
     refunded = shop.refund(shop.orders[5].id, Decimal("4.00"))
     with schema_context(tenants.a.schema):
         runs = sync.sync_store_all(
-            store=StoreConnection.objects.get(pk=store.pk), mode="incremental", actor="tests", enqueue=False
+            store=StoreConnection.objects.get(pk=store.pk),
+            mode="incremental",
+            actor=Actor.system("tests"),
+            enqueue=False,
         )
         orders_run = next(r for r in runs if r.resource == "orders")
         assert orders_run.since is not None
@@ -263,7 +269,9 @@ def test_an_expired_token_is_refreshed_and_the_sync_goes_on(tenants, shopify_set
     fake.expire_tokens(SHOP)  # Shopify stops accepting it before our clock says so
     with schema_context(tenants.a.schema):
         before = connections.credentials_of(StoreConnection.objects.get(pk=store.pk))["access_token"]
-        run = sync.sync_request(store=store, resource="products", mode="full", actor="tests", enqueue=False)
+        run = sync.sync_request(
+            store=store, resource="products", mode="full", actor=Actor.system("tests"), enqueue=False
+        )
         assert sync.sync_run_execute(run_id=run.pk).state == "done"
         after = connections.credentials_of(StoreConnection.objects.get(pk=store.pk))["access_token"]
         assert after != before
@@ -294,7 +302,9 @@ def test_a_sync_killed_mid_way_resumes_where_it_stopped_and_counts_nothing_twice
     store = _connected_store(fake, tenants.a.schema)
     ranged_before = len([r for r in fake.server.requests_to("/bulk/") if "range" in r.headers])
     with schema_context(tenants.a.schema):
-        run = sync.sync_request(store=store, resource="orders", mode="full", actor="tests", enqueue=False)
+        run = sync.sync_request(
+            store=store, resource="orders", mode="full", actor=Actor.system("tests"), enqueue=False
+        )
         with pytest.raises(KeyboardInterrupt):
             sync.sync_run_execute(
                 run_id=run.pk, adapter_factory=lambda s: _Dies(connections.adapter_for(s), 2)
@@ -352,7 +362,7 @@ def test_when_every_bulk_query_is_taken_a_full_sync_paginates(tenants, shopify_s
     try:
         with schema_context(tenants.a.schema):
             run = sync.sync_request(
-                store=store, resource="customers", mode="full", actor="tests", enqueue=False
+                store=store, resource="customers", mode="full", actor=Actor.system("tests"), enqueue=False
             )
             done = sync.sync_run_execute(run_id=run.pk)
             assert done.state == "done"
@@ -550,7 +560,7 @@ def test_stock_transitions_reach_the_inventory_hook_once_each(
             catalog.inventory_set(
                 store=store,
                 levels=[catalog.InventoryInput(quantity=9, inventory_item_id=str(variant.inventory_item_id))],
-                actor="tests",
+                actor=Actor.system("tests"),
             )
             seen.clear()  # from in stock:
             events_before = InventoryEvent.objects.count()
@@ -563,7 +573,7 @@ def test_stock_transitions_reach_the_inventory_hook_once_each(
                                 quantity=quantity, inventory_item_id=str(variant.inventory_item_id)
                             )
                         ],
-                        actor="tests",
+                        actor=Actor.system("tests"),
                     )
                 assert len(seen) == transitions_so_far, quantity
             assert [t.in_stock for t in seen] == [False, True]

@@ -2,11 +2,16 @@
 
 Rotation: put the new key first, keep the old one after it, run this, then drop the old key.
 Runs over every tenant schema (and the template); idempotent and resumable: rows already under the
-primary key are skipped, each row is rewritten in its own short transaction.
+primary key are skipped. Each workspace is rewritten in one transaction that ends with its audit entry
+(``encryption_key.rotate``: the key ids and how many values of which fields moved, never a value), so
+a workspace's values and its record of the rotation commit together; a run stopped half-way leaves
+each workspace either rotated and audited or untouched. The template schema is rotated unaudited (it
+is no workspace, and every new workspace starts as a copy of it).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.apps import apps
@@ -15,8 +20,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django_tenants.utils import get_tenant_model, schema_context, schema_exists
 
+from apps.core.actor import Actor
 from apps.core.crypto import CryptoError, key_id_of, keyring
 from apps.core.fields import EncryptedTextField
+from apps.governance import services as governance
 
 
 def encrypted_fields() -> list[tuple[Any, EncryptedTextField]]:
@@ -28,11 +35,14 @@ def encrypted_fields() -> list[tuple[Any, EncryptedTextField]]:
     return found
 
 
-def rotate_schema(schema: str) -> tuple[int, int]:
-    """(rewritten, already current) for one schema."""
+def rotate_schema(schema: str, *, actor: Actor | None = None) -> tuple[int, int]:
+    """(rewritten, already current) for one schema, in one transaction; audited in a workspace's
+    chain when anything was rewritten."""
     ring = keyring()
     rewritten = current = 0
-    with schema_context(schema):
+    moved: Counter[str] = Counter()
+    from_keys: Counter[str] = Counter()
+    with schema_context(schema), transaction.atomic():
         for model, field in encrypted_fields():
             table = connection.ops.quote_name(model._meta.db_table)
             column = connection.ops.quote_name(field.column)
@@ -48,10 +58,27 @@ def rotate_schema(schema: str) -> tuple[int, int]:
                     continue
                 plaintext = ring.decrypt(token, purpose=str(field.purpose))
                 fresh = ring.encrypt(plaintext, purpose=str(field.purpose))
-                with transaction.atomic(), connection.cursor() as cur:
+                with connection.cursor() as cur:
                     update = f"UPDATE {table} SET {column} = %s WHERE {pk} = %s AND {column} = %s"  # noqa: S608
                     cur.execute(update, [fresh, row_pk, token])
+                    if cur.rowcount != 1:  # changed meanwhile (by a writer, under the primary key)
+                        continue
                 rewritten += 1
+                moved[f"{model._meta.label_lower}.{field.name}"] += 1
+                from_keys[str(key_id_of(token))] += 1
+        if rewritten and schema != settings.TENANT_BASE_SCHEMA:
+            governance.audit_record(
+                actor=actor or Actor.system("cli:rotate_encryption_key"),
+                action="encryption_key.rotate",
+                object_type="core.encryptionkey",
+                object_id=ring.primary_id,
+                before={"key_ids": dict(sorted(from_keys.items()))},
+                after={
+                    "key_id": ring.primary_id,
+                    "reencrypted": rewritten,
+                    "fields": dict(sorted(moved.items())),
+                },
+            )
     return rewritten, current
 
 

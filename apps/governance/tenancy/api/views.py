@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.actor import Actor
 from apps.core.api.throttling import client_ip
 from apps.core.metrics import SIGNUPS
 from apps.governance.tenancy.errors import TenancyError
@@ -51,7 +52,9 @@ class SignupView(APIView):
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            result = tenant_signup(SignupRequest(**data.validated_data), actor=f"api:{client_ip(request)}")
+            result = tenant_signup(
+                SignupRequest(**data.validated_data), actor=Actor.system(f"signup:api:{client_ip(request)}")
+            )
         except TenancyError:
             SIGNUPS.labels(outcome="rejected").inc()
             raise

@@ -31,13 +31,14 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
+from apps.core.money import to_cents
 from apps.stores.integrations.base import (
     AuthExpired,
     Delivery,
@@ -53,7 +54,6 @@ from apps.stores.services.orders import CustomerInput, OrderInput, OrderItemInpu
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100  # WordPress refuses more with 400 rest_invalid_param
-CENT = Decimal("0.01")
 WEBHOOK_TOPICS = {
     # WooCommerce topic (X-WC-Webhook-Topic) → our normalised topic
     "order.created": "orders/create",
@@ -183,9 +183,7 @@ def _line(li: Mapping[str, Any]) -> OrderItemInput:
     """``subtotal`` is the line before discounts, ``total`` after (both without tax)."""
     quantity = int(li.get("quantity") or 0)
     subtotal = money(li.get("subtotal"))
-    price = (
-        (subtotal / quantity).quantize(CENT, rounding=ROUND_HALF_UP) if quantity else money(li.get("price"))
-    )
+    price = to_cents(subtotal / quantity) if quantity else money(li.get("price"))
     product_id = int(li.get("product_id") or 0)
     variation_id = int(li.get("variation_id") or 0)
     return OrderItemInput(

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.actor import Actor
 from apps.governance.tenancy.errors import TenancyError
 from apps.governance.tenancy.models import Tenant
 from apps.governance.tenancy.services import SignupRequest, tenant_signup
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             plan=opts["plan"],
         )
         try:
-            result = tenant_signup(req, actor="cli")
+            result = tenant_signup(req, actor=Actor.system("cli:create_tenant_account"))
         except TenancyError as exc:
             fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.details.items())
             raise CommandError(f"{exc.message} {fields}".strip()) from exc

@@ -1,8 +1,10 @@
 """The demo workspace `make run` shows a new user: tenant `demo` with an Admin and an Analyst login,
 an integration API key, a first access-review report, and a sandbox store with two years of generated
 orders (ml.ltv.synth) plus a requested LTV training run, which the Celery worker trains once it starts
-(customers get BG/NBD+GG scores first, then the promoted model's). Idempotent; refuses to run in
-production."""
+(customers get BG/NBD+GG scores first, then the promoted model's). With the ads sandbox of ``make run``
+(``KIKI_ADS_SANDBOX``), also one ad account per platform with its campaigns, two weeks of their spend,
+a demo policy (still in dry run) and a first batch of bid decisions; without it, nothing ad-related.
+Idempotent; refuses to run in production."""
 
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
 from apps.bidding import services as bidding
+from apps.core.actor import Actor
 from apps.core.errors import KikiError
-from apps.core.ml import ltv_simulate
+from apps.core.money import today_utc
 from apps.governance import services as governance
-from apps.governance.models import ApiKey, ReportRun
+from apps.governance.models import ApiKey, PolicyVersion, ReportRun
 from apps.governance.tenancy.models import Tenant
 from apps.governance.tenancy.selectors import tenant_base_url
 from apps.governance.tenancy.services import SignupRequest, tenant_signup
@@ -30,6 +33,16 @@ DEMO_ANALYST = "analyst@demo.kiki.local"
 DEMO_STORE = "Demo store (sandbox)"
 DEMO_CUSTOMERS = 2000
 DEMO_DAYS = 730
+SEED_DEMO = Actor.system("seed_demo")
+DEMO_POLICY_REASON = "demo policy"
+DEMO_POLICY = {
+    "max_bid_micros": 5_000_000,  # $5
+    "campaign_daily_cap_micros": 150_000_000,  # $150 a day per campaign
+    "allowed_platforms": ["google_ads", "meta", "tiktok"],  # LinkedIn: spend reports only, no bids
+    "approval_threshold_micros": 100_000_000,  # a bid, budget change or spend above $100 waits for a person
+    "dry_run": True,  # new workspaces start in dry run; only an Admin turns it off
+}
+DEMO_PROMOTED_PRODUCTS = 30
 
 
 class Command(BaseCommand):
@@ -45,17 +58,15 @@ class Command(BaseCommand):
                 SignupRequest(
                     name="Demo Outfitters", slug=DEMO_SLUG, admin_email=DEMO_ADMIN, password=password
                 ),
-                actor="seed_demo",
+                actor=SEED_DEMO,
             )
             tenant = Tenant.objects.get(slug=DEMO_SLUG)
         with schema_context(tenant.schema_name):
             users = get_user_model().objects
             if not users.filter(username=DEMO_ANALYST).exists():
-                governance.user_create(
-                    email=DEMO_ANALYST, password=password, role="analyst", actor="seed_demo"
-                )
+                governance.user_create(email=DEMO_ANALYST, password=password, role="analyst", actor=SEED_DEMO)
             if not ApiKey.objects.filter(name="Demo integration").exists():
-                issued = governance.apikey_create(name="Demo integration", role="analyst", actor=None)
+                issued = governance.apikey_create(name="Demo integration", role="analyst", actor=SEED_DEMO)
                 self.stdout.write(f"demo API key (analyst, shown once): {issued.plaintext}")
             if not ReportRun.objects.exists():
                 run = ReportRun.objects.create(kind=ReportRun.Kind.ACCESS_REVIEW, requested_by="seed_demo")
@@ -64,6 +75,8 @@ class Command(BaseCommand):
                 self._sandbox_shopify(tenant)
             else:
                 self._sandbox_store()
+            if settings.KIKI_ADS_SANDBOX:
+                self._sandbox_ads()
         base = tenant_base_url(tenant)
         self.stdout.write(self.style.SUCCESS(f"demo workspace: {base}/admin/"))
         self.stdout.write(f"  Admin   {DEMO_ADMIN} / {password}")
@@ -85,7 +98,7 @@ class Command(BaseCommand):
             return
         callback = f"{tenant_base_url(tenant)}/stores/oauth/shopify/callback"
         url = stores.shopify_install_start(
-            shop=settings.KIKI_SANDBOX_SHOP, redirect_uri=callback, actor="seed_demo"
+            shop=settings.KIKI_SANDBOX_SHOP, redirect_uri=callback, actor=SEED_DEMO
         )
         approved = requests.get(url, allow_redirects=False, timeout=30)
         if approved.status_code != 302:
@@ -104,9 +117,9 @@ class Command(BaseCommand):
 
         if store_reads.store_exists(name=DEMO_STORE):
             return
-        store = stores.store_create(name=DEMO_STORE, currency="USD", actor="seed_demo")
-        end = datetime.now(UTC).date() - timedelta(days=1)
-        sim = ltv_simulate(DEMO_CUSTOMERS, end=end, days=DEMO_DAYS, seed=7, channels=True)
+        store = stores.store_create(name=DEMO_STORE, currency="USD", actor=SEED_DEMO)
+        end = today_utc() - timedelta(days=1)
+        sim = bidding.ltv_simulate(DEMO_CUSTOMERS, end=end, days=DEMO_DAYS, seed=7, channels=True)
         orders = [
             stores.OrderInput(
                 platform_id=f"demo-o{n}",
@@ -126,14 +139,60 @@ class Command(BaseCommand):
         ]
         for start in range(0, len(orders), stores.MAX_ORDERS_PER_CALL):
             stores.orders_upsert(
-                store=store, orders=orders[start : start + stores.MAX_ORDERS_PER_CALL], actor="seed_demo"
+                store=store, orders=orders[start : start + stores.MAX_ORDERS_PER_CALL], actor=SEED_DEMO
             )
         self.stdout.write(f"demo sandbox store: {len(orders)} generated orders of {DEMO_CUSTOMERS} customers")
         try:
-            run = bidding.ltv_training_request(actor="seed_demo")
+            run = bidding.ltv_training_request(actor=SEED_DEMO)
         except KikiError as exc:  # e.g. a run already in flight
             self.stdout.write(f"LTV training not requested: {exc.message}")
         else:
             self.stdout.write(
                 f"LTV training run #{run.pk} requested; the Celery worker trains it after start-up"
             )
+
+    def _sandbox_ads(self) -> None:
+        """The ads sandbox (``make run`` starts it): its accounts and campaigns (promoting the demo
+        store's products when the store has synced some), their spend so far, the demo policy and a
+        first batch of bid decisions. Only the spend fetch reaches the sandbox; the rest is recorded."""
+        from apps.stores import selectors as store_reads
+
+        products = store_reads.products_in_stock(limit=DEMO_PROMOTED_PRODUCTS)
+        ads = bidding.demo_ads_connect(promoted_products=products, actor=SEED_DEMO)
+        if ads.accounts_connected or ads.campaigns_registered:
+            self.stdout.write(
+                f"ads sandbox: {ads.accounts_connected} ad accounts connected, {ads.campaigns_registered} "
+                f"campaigns registered ({ads.products_promoted} promoted products"
+                + ("" if products else "; the store has no synced products yet")
+                + ")"
+            )
+        today = today_utc()
+        for account_id in ads.account_ids:
+            try:
+                fetched = bidding.spend_fetch(
+                    account_id=account_id,
+                    day_from=today - timedelta(days=bidding.DEMO_SPEND_DAYS),
+                    day_to=today,
+                )
+            except KikiError as exc:  # the sandbox went away, a breaker is open: the worker fetches hourly
+                self.stdout.write(f"spend of ad account {account_id} not fetched: {exc.message}")
+            else:
+                if fetched.created:
+                    self.stdout.write(
+                        f"ad account {account_id}: {fetched.created} campaign-days of spend fetched"
+                    )
+        if not PolicyVersion.objects.filter(reason=DEMO_POLICY_REASON).exists():
+            try:
+                policy = governance.policy_update(
+                    actor=SEED_DEMO, reason=DEMO_POLICY_REASON, changes=DEMO_POLICY
+                )
+            except KikiError as exc:  # e.g. an Admin already set exactly these rules
+                self.stdout.write(f"demo policy not set: {exc.message}")
+            else:
+                self.stdout.write(
+                    f"demo policy: version {policy.version} (dry run: nothing reaches a platform)"
+                )
+        batch = bidding.demo_bids_decide(campaign_ids=ads.campaign_ids, actor=SEED_DEMO)
+        if batch is not None:
+            kind = "audience" if all(s == "none" for s in batch.ltv_source) else "customer"
+            self.stdout.write(f"first bid batch: {len(batch)} {kind} bid decisions (Bidding › Bid decisions)")

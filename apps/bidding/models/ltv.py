@@ -1,5 +1,4 @@
-"""Models of the bidding app (tenant schema): the workspace's LTV model registry and training runs.
-Campaigns, bids and the spend ledger come with the bidding issue."""
+"""The workspace's LTV model registry and training runs."""
 
 from __future__ import annotations
 
