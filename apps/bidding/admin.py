@@ -14,7 +14,7 @@ from apps.bidding import services
 from apps.bidding.errors import BiddingError
 from apps.bidding.models import CircuitState, LtvModel, LtvTrainingRun
 from apps.core.actor import Actor
-from apps.core.admin import TenantOnlyAdmin
+from apps.core.admin import ReadOnlyTenantAdmin
 
 
 def _figure(metrics: dict[str, float] | None, name: str) -> str:
@@ -22,7 +22,9 @@ def _figure(metrics: dict[str, float] | None, name: str) -> str:
 
 
 @admin.register(LtvModel)
-class LtvModelAdmin(TenantOnlyAdmin):
+class LtvModelAdmin(ReadOnlyTenantAdmin):
+    """Models come from training runs; the registry is the record of what scored the customers."""
+
     list_display = [
         "version",
         "status",
@@ -50,18 +52,11 @@ class LtvModelAdmin(TenantOnlyAdmin):
     def current_spend_mae(self, obj: LtvModel) -> str:
         return _figure(obj.current_metrics, "spend_mae")
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False  # models come from training runs
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # the registry is the record of what scored the customers
-
 
 @admin.register(LtvTrainingRun)
-class LtvTrainingRunAdmin(TenantOnlyAdmin):
+class LtvTrainingRunAdmin(ReadOnlyTenantAdmin):
+    """Read-only: "Train now" requests a run."""
+
     list_display = [
         "id",
         "status",
@@ -79,15 +74,6 @@ class LtvTrainingRunAdmin(TenantOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LtvTrainingRun]:
         return super().get_queryset(request).defer("model__artefact")
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False  # "Train now" requests a run
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def can_train(self, request: HttpRequest) -> bool:
         return self._here() and request.user.has_perm("bidding.train_ltv")
@@ -123,9 +109,10 @@ class LtvTrainingRunAdmin(TenantOnlyAdmin):
 
 
 @admin.register(CircuitState)
-class CircuitStateAdmin(TenantOnlyAdmin):
+class CircuitStateAdmin(ReadOnlyTenantAdmin):
     """Each account's circuit breaker as last mirrored (transitions only; the live state is in Redis).
-    Read-only; Admins (``bidding.change_circuitstate``) may reset a breaker to closed (audited)."""
+    Read-only (rows mirror transitions); Admins (``bidding.change_circuitstate``) may reset a breaker
+    to closed (audited)."""
 
     list_display = ["account", "platform", "state", "failures", "opened_at", "changed_at", "last_failure"]
     list_filter = ["state", "account__platform"]
@@ -136,15 +123,6 @@ class CircuitStateAdmin(TenantOnlyAdmin):
     @admin.display(description="platform", ordering="account__platform")
     def platform(self, obj: CircuitState) -> str:
         return obj.account.get_platform_display()
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False  # rows mirror transitions
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_reset_permission(self, request: HttpRequest) -> bool:
         return self._here() and request.user.has_perm("bidding.change_circuitstate")

@@ -15,13 +15,13 @@ Admin and Analyst groups' model permissions).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -43,7 +43,7 @@ from apps.bidding.models import (
 from apps.bidding.services.campaigns import MAX_ROAS
 from apps.bidding.services.platforms import MAX_REASON, MAX_VALUE_MICROS
 from apps.core.actor import Actor
-from apps.core.admin import TenantOnlyAdmin
+from apps.core.admin import ReadOnlyTenantAdmin, TenantOnlyAdmin, action_with_reason
 from apps.core.money import CENT, has_whole_cents, micros_to_decimal, to_micros
 
 MAX_AMOUNT = micros_to_decimal(MAX_VALUE_MICROS)
@@ -57,6 +57,24 @@ def money(micros: int | None, currency: str) -> str:
     value = micros_to_decimal(micros)
     shown = value.quantize(CENT) if has_whole_cents(value) else value.normalize()
     return f"{shown:,} {currency}"
+
+
+def money_column(
+    micros_field: str,
+    description: str,
+    *,
+    currency: str = "campaign.account.currency",
+    sortable: bool = False,
+) -> Callable[[Any, Any], str]:
+    """An admin column: ``micros_field`` shown by ``money`` in the currency at the dotted path
+    ``currency`` from the row; ``sortable`` orders by the field."""
+    currency_of = attrgetter(currency)
+
+    @admin.display(description=description, ordering=micros_field if sortable else None)
+    def column(model_admin: Any, obj: Any) -> str:
+        return money(getattr(obj, micros_field), currency_of(obj))
+
+    return column
 
 
 def breaker_state(account: AdPlatformAccount) -> str:
@@ -87,17 +105,8 @@ def _add_errors(form: forms.BaseForm, exc: BiddingError, aliases: Mapping[str, s
         form.add_error(None, exc.message)
 
 
-class ReadOnlyAdmin(TenantOnlyAdmin):
-    """Records written by services and tasks: everyone who may view them reads, nobody edits."""
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyTenantAdmin):
+    """Records written by services and tasks, every field shown as text."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields or []
@@ -445,13 +454,10 @@ class CampaignAdmin(TenantOnlyAdmin):
     def platform(self, obj: Campaign) -> str:
         return obj.account.get_platform_display()
 
-    @admin.display(description="daily budget", ordering="daily_budget_micros")
-    def daily_budget(self, obj: Campaign) -> str:
-        return money(obj.daily_budget_micros, obj.account.currency)
-
-    @admin.display(description="max bid", ordering="bid_micros")
-    def bid(self, obj: Campaign) -> str:
-        return money(obj.bid_micros, obj.account.currency)
+    daily_budget = money_column(
+        "daily_budget_micros", "daily budget", currency="account.currency", sortable=True
+    )
+    bid = money_column("bid_micros", "max bid", currency="account.currency", sortable=True)
 
     @admin.display(description="breaker")
     def breaker(self, obj: Campaign) -> str:
@@ -504,25 +510,22 @@ class CampaignAdmin(TenantOnlyAdmin):
     # --- actions: a reason (and an amount) on an intermediate page, then the services ------------------
     def _act(self, request: HttpRequest, queryset: QuerySet[Campaign], name: str) -> TemplateResponse | None:
         verb, form_class = _ACTIONS[name]
-        form = form_class(request.POST if "apply" in request.POST else None)
         campaigns = list(queryset.select_related("account"))
-        if "apply" in request.POST and form.is_valid():
-            self._apply(request, campaigns, name, form.cleaned_data)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{verb.capitalize()} campaigns",
-            "opts": self.model._meta,
-            "campaigns": [
+        return action_with_reason(
+            self,
+            request,
+            action=name,
+            verb=verb,
+            form_class=form_class,
+            selected=campaigns,
+            apply=lambda data: self._apply(request, campaigns, name, data),
+            template="admin/bidding/campaign/action.html",
+            title=f"{verb.capitalize()} campaigns",
+            campaigns=[
                 (c, money(c.daily_budget_micros, c.account.currency), money(c.bid_micros, c.account.currency))
                 for c in campaigns
             ],  # fmt: skip
-            "form": form,
-            "verb": verb,
-            "action": name,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/bidding/campaign/action.html", context)
+        )
 
     def _apply(
         self, request: HttpRequest, campaigns: Iterable[Campaign], name: str, data: dict[str, Any]
@@ -624,13 +627,8 @@ class BidDecisionAdmin(ReadOnlyAdmin):
         "request_id",
     ]
 
-    @admin.display(description="bid", ordering="bid_micros")
-    def bid(self, obj: BidDecision) -> str:
-        return money(obj.bid_micros, obj.campaign.account.currency)
-
-    @admin.display(description="predicted LTV")
-    def predicted_ltv(self, obj: BidDecision) -> str:
-        return money(obj.predicted_ltv_micros, obj.campaign.account.currency)
+    bid = money_column("bid_micros", "bid", sortable=True)
+    predicted_ltv = money_column("predicted_ltv_micros", "predicted LTV")
 
     @admin.display(description="reasons")
     def reasons_short(self, obj: BidDecision) -> str:
@@ -676,9 +674,7 @@ class PlatformChangeAdmin(ReadOnlyAdmin):
         "next_attempt_at",
     ]
 
-    @admin.display(description="value", ordering="value_micros")
-    def value(self, obj: PlatformChange) -> str:
-        return money(obj.value_micros, obj.campaign.account.currency)
+    value = money_column("value_micros", "value", sortable=True)
 
     @admin.display(description="last error")
     def error_short(self, obj: PlatformChange) -> str:
@@ -715,13 +711,10 @@ class SpendLedgerAdmin(ReadOnlyAdmin):
         "fetched_at",
     ]
 
-    @admin.display(description="spend", ordering="spend_micros")
-    def spend(self, obj: SpendLedger) -> str:
-        return money(obj.spend_micros, obj.currency)
-
-    @admin.display(description="conversion value", ordering="conversion_value_micros")
-    def conversion_value(self, obj: SpendLedger) -> str:
-        return money(obj.conversion_value_micros, obj.currency)
+    spend = money_column("spend_micros", "spend", currency="currency", sortable=True)
+    conversion_value = money_column(
+        "conversion_value_micros", "conversion value", currency="currency", sortable=True
+    )
 
 
 @admin.register(InventoryHold)
@@ -753,10 +746,5 @@ class InventoryHoldAdmin(ReadOnlyAdmin):
         "note",
     ]
 
-    @admin.display(description="bid before the hold")
-    def previous_bid(self, obj: InventoryHold) -> str:
-        return money(obj.previous_bid_micros, obj.campaign.account.currency)
-
-    @admin.display(description="daily budget before the hold")
-    def previous_budget(self, obj: InventoryHold) -> str:
-        return money(obj.previous_daily_budget_micros, obj.campaign.account.currency)
+    previous_bid = money_column("previous_bid_micros", "bid before the hold")
+    previous_budget = money_column("previous_daily_budget_micros", "daily budget before the hold")

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django_tenants.utils import get_public_schema_name
 
 from apps.core.actor import SYSTEM, Actor
-from apps.core.admin import TenantOnlyAdmin
+from apps.core.admin import ReadOnlyTenantAdmin, TenantOnlyAdmin
 from apps.core.tenant_context import current_schema
 from apps.governance import services
 from apps.governance.errors import GovernanceError
@@ -293,19 +293,8 @@ admin.site.register(User, WorkspaceUserAdmin)
 # Read-only for everyone, superusers included: entries are written only by services.audit_record and
 # the database refuses UPDATE and DELETE anyway. The changelist shows the chain's latest check and,
 # for those who may record checks (Admins), a "Verify now" button.
-class _ReadOnly(TenantOnlyAdmin):
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(AuditEntry)
-class AuditEntryAdmin(_ReadOnly):
+class AuditEntryAdmin(ReadOnlyTenantAdmin):
     list_display = ["sequence", "created_at", "actor_kind", "actor_name", "action", "object_type"]
     list_display += ["object_id", "request_id", "short_hash"]
     list_display_links = ["sequence"]
@@ -371,7 +360,7 @@ class AuditEntryAdmin(_ReadOnly):
 
 
 @admin.register(AuditChainCheck)
-class AuditChainCheckAdmin(_ReadOnly):
+class AuditChainCheckAdmin(ReadOnlyTenantAdmin):
     list_display = ["checked_at", "ok", "entries", "first_bad_sequence", "reason", "checked_by", "head_hash"]
     list_filter = ["ok"]
     ordering = ["-checked_at", "-id"]

@@ -15,13 +15,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 
 from apps.core.actor import Actor
-from apps.core.admin import TenantOnlyAdmin
+from apps.core.admin import ReadOnlyTenantAdmin, TenantOnlyAdmin, action_with_reason
 from apps.governance import services
 from apps.governance.errors import GovernanceError
 from apps.governance.models import ApprovalRequest, BudgetLedgerEntry, PolicyVersion
@@ -143,7 +141,9 @@ class DecisionForm(forms.Form):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(TenantOnlyAdmin):
+class ApprovalRequestAdmin(ReadOnlyTenantAdmin):
+    """Requests come from automation, through action_authorize; people only approve or reject them."""
+
     list_display = [
         "id",
         "status",
@@ -171,47 +171,35 @@ class ApprovalRequestAdmin(TenantOnlyAdmin):
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         return super().changelist_view(request, extra_context)
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False  # requests come from automation, through action_authorize
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return self._here() and request.user.has_perm("governance.approve_money_movement")
 
     def _decide(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest], *, approve: bool) -> Any:
         verb = "approve" if approve else "reject"
-        form = DecisionForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
+
+        def apply(data: dict[str, Any]) -> None:
             decide = services.approval_approve if approve else services.approval_reject
             done = 0
             for pending in queryset:
                 try:
-                    decide(
-                        approval_id=pending.pk,
-                        reason=form.cleaned_data["reason"],
-                        actor=Actor.for_user(request.user),
-                    )
+                    decide(approval_id=pending.pk, reason=data["reason"], actor=Actor.for_user(request.user))
                     done += 1
                 except GovernanceError as exc:
                     self.message_user(request, f"#{pending.pk}: {exc.message}", messages.ERROR)
             if done:
                 self.message_user(request, f"{verb.title()}d {done} request(s).", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{verb.title()} approval requests",
-            "opts": self.model._meta,
-            "queryset": queryset,
-            "form": form,
-            "action": verb,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/governance/approvalrequest/decide.html", context)
+
+        return action_with_reason(
+            self,
+            request,
+            action=verb,
+            verb=verb,
+            form_class=DecisionForm,
+            selected=queryset,
+            apply=apply,
+            template="admin/governance/approvalrequest/decide.html",
+            title=f"{verb.title()} approval requests",
+        )
 
     @admin.action(description="Approve selected requests (asks for a reason)", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]) -> Any:
@@ -223,7 +211,7 @@ class ApprovalRequestAdmin(TenantOnlyAdmin):
 
 
 @admin.register(BudgetLedgerEntry)
-class BudgetLedgerEntryAdmin(TenantOnlyAdmin):
+class BudgetLedgerEntryAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "created_at",
         "source",
@@ -239,12 +227,3 @@ class BudgetLedgerEntryAdmin(TenantOnlyAdmin):
     list_filter = ["state", "source", "platform", "day"]
     search_fields = ["campaign_key", "report_key", "requested_by"]
     readonly_fields = [f.name for f in BudgetLedgerEntry._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

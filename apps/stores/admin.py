@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.core.actor import Actor
-from apps.core.admin import TenantOnlyAdmin
+from apps.core.admin import ReadOnlyTenantAdmin, TenantOnlyAdmin
 from apps.stores import services
 from apps.stores.errors import StoresError
 from apps.stores.models import (
@@ -322,7 +322,9 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(TenantOnlyAdmin):
+class ProductAdmin(ReadOnlyTenantAdmin):
+    """Read-only: products come from the platform."""
+
     list_display = ["title", "store", "platform_id", "variants_in_stock", "deleted", "platform_updated_at"]
     list_filter = ["store", "deleted"]
     search_fields = ["title", "platform_id", "variants__sku"]
@@ -337,31 +339,13 @@ class ProductAdmin(TenantOnlyAdmin):
         variants = list(obj.variants.all())
         return f"{sum(v.in_stock for v in variants)} / {len(variants)}"
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False  # products come from the platform
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(InventoryEvent)
-class InventoryEventAdmin(TenantOnlyAdmin):
+class InventoryEventAdmin(ReadOnlyTenantAdmin):
     list_display = ["occurred_at", "variant", "in_stock", "previous_quantity", "new_quantity", "source"]
     list_filter = ["in_stock", "source"]
     list_select_related = ["variant"]
     readonly_fields = ["variant", "in_stock", "previous_quantity", "new_quantity", "source", "occurred_at"]
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(DataExport)

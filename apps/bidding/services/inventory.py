@@ -210,6 +210,20 @@ def _hold_state(hold: InventoryHold) -> dict[str, Any]:
     }
 
 
+def _audit_hold(
+    hold: InventoryHold, action: str, actor: Actor, *, before: dict[str, Any] | None = None, **extra: Any
+) -> None:
+    """The audit entry of what the breaker did to ``hold``: its state after, and ``extra``."""
+    governance.audit_record(
+        actor=actor,
+        action=action,
+        object_type="bidding.inventoryhold",
+        object_id=hold.pk,
+        before=before,
+        after={**_hold_state(hold), **extra},
+    )
+
+
 def _label(campaign: Campaign) -> str:
     return f"{campaign.name} ({campaign.account.get_platform_display()} {campaign.external_id})"
 
@@ -270,13 +284,7 @@ def _hold_one(campaign_id: int, *, product: tuple[int, str], event_id: int, acto
             actor=actor,
             key=key,
         )
-        governance.audit_record(
-            actor=actor,
-            action="inventory.hold",
-            object_type="bidding.inventoryhold",
-            object_id=hold.pk,
-            after={**_hold_state(hold), "pause_change_id": change.pk, "decision": decision.as_dict()},
-        )
+        _audit_hold(hold, "inventory.hold", actor, pause_change_id=change.pk, decision=decision.as_dict())
     run.held.append(campaign.pk)
     run.notices.append(
         _Notice(
@@ -346,14 +354,7 @@ def _release_one(campaign_id: int, *, event_id: int | None, actor: Actor, run: _
             hold.state, hold.released_at = HoldState.ABANDONED, timezone.now()
             hold.note = f"Back in stock; not resumed: {why}."[:MAX_NOTE]
             hold.save(update_fields=["state", "released_at", "note"])
-            governance.audit_record(
-                actor=actor,
-                action="inventory.abandon",
-                object_type="bidding.inventoryhold",
-                object_id=hold.pk,
-                before=before,
-                after={**_hold_state(hold), "event": ref},
-            )
+            _audit_hold(hold, "inventory.abandon", actor, before=before, event=ref)
             run.abandoned.append(campaign.pk)
             run.notices.append(
                 _Notice("abandon", _label(campaign), f"back in stock but left as it is: {why}.")
@@ -400,17 +401,13 @@ def _restore(
             + "."
         )[:MAX_NOTE]
         hold.save(update_fields=["note"])
-        governance.audit_record(
-            actor=actor,
-            action="inventory.release_refused",
-            object_type="bidding.inventoryhold",
-            object_id=hold.pk,
+        _audit_hold(
+            hold,
+            "inventory.release_refused",
+            actor,
             before=before,
-            after={
-                **_hold_state(hold),
-                "event": ref,
-                "decisions": {str(kind): d.as_dict() for kind, d in refused},
-            },
+            event=ref,
+            decisions={str(kind): d.as_dict() for kind, d in refused},
         )
         run.refused.append(campaign.pk)
         text = "; ".join(f"{kind}: {_reasons_text(d.reasons)}" for kind, d in refused)
@@ -440,18 +437,14 @@ def _restore(
         + "."
     )[:MAX_NOTE]
     hold.save(update_fields=["state", "released_at", "note"])
-    governance.audit_record(
-        actor=actor,
-        action="inventory.release",
-        object_type="bidding.inventoryhold",
-        object_id=hold.pk,
+    _audit_hold(
+        hold,
+        "inventory.release",
+        actor,
         before=before,
-        after={
-            **_hold_state(hold),
-            "event": ref,
-            "change_ids": changes,
-            "decisions": [d.as_dict() for d in decisions],
-        },
+        event=ref,
+        change_ids=changes,
+        decisions=[d.as_dict() for d in decisions],
     )
     run.released.append(campaign.pk)
     run.notices.append(

@@ -33,6 +33,7 @@ from apps.bidding.models import (
     SpendLedger,
 )
 from apps.bidding.tasks import apply_platform_change
+from apps.bidding.tests.helpers import record_enqueues
 from apps.core.actor import Actor, ActorKind
 from apps.governance import services as governance
 from apps.stores import services as stores
@@ -70,11 +71,7 @@ def meta(settings: Any, monkeypatch: Any) -> Any:
     fake.add_campaign("502", "22", ad_set_ids=("2129",))
     settings.KIKI_META_API_BASE = fake.url
     fake.enqueued = []
-
-    def record(*, args: list[Any], countdown: float = 0, **kwargs: Any) -> None:
-        fake.enqueued.append((connection.schema_name, int(args[0])))
-
-    monkeypatch.setattr(apply_platform_change, "apply_async", record)
+    record_enqueues(monkeypatch, apply_platform_change, fake.enqueued)
     yield fake
     fake.stop()
 

@@ -36,6 +36,7 @@ from apps.bidding import receivers, services
 from apps.bidding.integrations.meta.fake import FakeMeta
 from apps.bidding.models import AdPlatformAccount, Campaign, CampaignProduct, InventoryHold, PlatformChange
 from apps.bidding.tasks import apply_inventory_breaker, apply_platform_change, review_inventory_holds
+from apps.bidding.tests.helpers import outbox_settings, record_enqueues
 from apps.core.actor import Actor, ActorKind
 from apps.core.errors import TenantRequired
 from apps.governance import services as governance
@@ -90,15 +91,7 @@ class World:
 @pytest.fixture(autouse=True)
 def _settings(settings: Any) -> None:
     settings.KIKI_SHOPIFY_CLIENT_SECRET = SECRET
-    settings.KIKI_BREAKER_FAILURES = 5
-    settings.KIKI_BREAKER_WINDOW_S = 60
-    settings.KIKI_BREAKER_MIN_CALLS = 50
-    settings.KIKI_BREAKER_FAILURE_RATE_PCT = 90
-    settings.KIKI_BREAKER_COOLDOWN_S = 0.5
-    settings.KIKI_BREAKER_PROBE_LEASE_S = 60
-    settings.KIKI_PLATFORM_CHANGE_MAX_ATTEMPTS = 3
-    settings.KIKI_PLATFORM_CHANGE_BACKOFF_S = 0
-    settings.KIKI_AD_PLATFORM_TIMEOUT_S = 2
+    outbox_settings(settings, timeout_s=2)
 
 
 def _shop(tenant: Any, key: str) -> Shop:
@@ -143,17 +136,12 @@ def world(tenants: Any, settings: Any, monkeypatch: Any) -> Iterator[World]:
         meta.add_account(META_ACCOUNT[key], token=f"{TOKEN}-{key}")
     w = World(meta, _shop(tenants.a, "a"), _shop(tenants.b, "b"))
 
-    def record_change(*, args: list[Any], countdown: float = 0, **kwargs: Any) -> None:
-        from django.db import connection
-
-        w.enqueued.append((connection.schema_name, int(args[0])))
-
     def record_retry(*, args: list[Any], **kwargs: Any) -> None:
         from django.db import connection
 
         w.retries.append((connection.schema_name, list(args)))
 
-    monkeypatch.setattr(apply_platform_change, "apply_async", record_change)
+    record_enqueues(monkeypatch, apply_platform_change, w.enqueued)
     monkeypatch.setattr(apply_inventory_breaker, "apply_async", record_retry)
     monkeypatch.setattr(drain_webhooks, "apply_async", lambda **kwargs: None)  # the test runs the drain
     yield w

@@ -34,6 +34,7 @@ from apps.bidding.integrations.meta.fake import FakeMeta
 from apps.bidding.integrations.tiktok.fake import FakeTikTok
 from apps.bidding.models import AdPlatformAccount, Campaign, InventoryHold, PlatformChange, SpendLedger
 from apps.bidding.tasks import apply_platform_change, fetch_spend, fetch_spend_all
+from apps.bidding.tests.helpers import outbox_settings, record_enqueues
 from apps.core.actor import Actor, ActorKind
 from apps.core.errors import TenantRequired
 from apps.governance import services as governance
@@ -68,15 +69,7 @@ CAMPAIGN = {"google_ads": "11", "meta": "21", "tiktok": "31", "linkedin": "41"}
 
 @pytest.fixture(autouse=True)
 def _settings(settings: Any) -> None:
-    settings.KIKI_BREAKER_FAILURES = 5
-    settings.KIKI_BREAKER_WINDOW_S = 60
-    settings.KIKI_BREAKER_MIN_CALLS = 50
-    settings.KIKI_BREAKER_FAILURE_RATE_PCT = 90
-    settings.KIKI_BREAKER_COOLDOWN_S = 0.5
-    settings.KIKI_BREAKER_PROBE_LEASE_S = 60
-    settings.KIKI_PLATFORM_CHANGE_MAX_ATTEMPTS = 3
-    settings.KIKI_PLATFORM_CHANGE_BACKOFF_S = 0  # a retry is due at once (the countdown is asserted)
-    settings.KIKI_AD_PLATFORM_TIMEOUT_S = 1
+    outbox_settings(settings, timeout_s=1)
 
 
 @pytest.fixture
@@ -93,13 +86,7 @@ def platforms(settings: Any, monkeypatch: Any) -> Iterator[Platforms]:
         fakes.meta.add_campaign(ACCOUNTS[tenant]["meta"], "21" if tenant == "a" else "22", ad_set_ids=("2119" if tenant == "a" else "2129",))  # fmt: skip
         fakes.tiktok.add_campaign(ACCOUNTS[tenant]["tiktok"], "31" if tenant == "a" else "32", ad_group_ids=("3119" if tenant == "a" else "3129",))  # fmt: skip
         fakes.linkedin.add_campaign(ACCOUNTS[tenant]["linkedin"], "41" if tenant == "a" else "42")
-
-    def record(*, args: list[Any], countdown: float = 0, **kwargs: Any) -> None:
-        from django.db import connection
-
-        fakes.enqueued.append((connection.schema_name, int(args[0]), float(countdown)))
-
-    monkeypatch.setattr(apply_platform_change, "apply_async", record)
+    record_enqueues(monkeypatch, apply_platform_change, fakes.enqueued, with_countdown=True)
     yield fakes
     for platform in CAMPAIGN:
         fakes.fake(platform).stop()

@@ -40,7 +40,6 @@ from apps.governance.services.policy import (
     CheckResult,
     Decision,
     ProposedAction,
-    Reason,
     ReasonCode,
     actions_check,
     compiled_rules,
@@ -62,34 +61,20 @@ receiver cannot undo the decision.
 
 
 @dataclass(frozen=True, slots=True)
-class Authorization:
+class Authorization(CheckResult):
     """``CheckResult`` plus what the door did: the reservation made, the approval request queued."""
 
-    decision: Decision
-    reasons: tuple[Reason, ...]
-    policy_version: int
-    dry_run: bool
     reservation: BudgetOutcome | None = None
     approval_id: int | None = None
-
-    @property
-    def allowed(self) -> bool:
-        return self.decision is Decision.ALLOW
 
     @property
     def reservation_id(self) -> uuid.UUID | None:
         return self.reservation.reservation_id if self.reservation is not None else None
 
-    @property
-    def codes(self) -> tuple[str, ...]:
-        return tuple(r.code for r in self.reasons)
-
     def as_dict(self) -> dict[str, Any]:
+        # CheckResult's keys, then the door's (explicit base: zero-argument super() fails in a slots dataclass).
         return {
-            "decision": self.decision.value,
-            "reasons": [r.as_dict() for r in self.reasons],
-            "policy_version": self.policy_version,
-            "dry_run": self.dry_run,
+            **CheckResult.as_dict(self),
             "reservation_id": None if self.reservation_id is None else str(self.reservation_id),
             "approval_id": self.approval_id,
         }
