@@ -21,6 +21,7 @@ that is answered with an injected failure changes nothing on the platform.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -47,8 +48,9 @@ class FakeAccount:
     currency: str = "USD"
 
 
-class FakeAdPlatform:
-    """Base of the four fakes: subclasses are ``app(request) -> Reply`` and shape their errors."""
+class FakeAdPlatform(ABC):
+    """Base of the four fakes: each subclass answers requests (``__call__``) and shapes its errors
+    (``error_reply``) as its platform does; the base holds the state and the error injection."""
 
     platform = ""
 
@@ -174,16 +176,17 @@ class FakeAdPlatform:
             )
         )
 
+    @abstractmethod
     def error_reply(self, kind: str, *, status: int | None, retry_after_s: float | None) -> Reply:
         """The platform's answer for ``rate_limit``, ``server_error`` and ``client_error``."""
-        raise NotImplementedError
 
     # --- helpers for subclasses -----------------------------------------------------------------------
     def account_for_token(self, token: str) -> FakeAccount | None:
         return next((a for a in self.accounts.values() if token and a.token == token), None)
 
-    def __call__(self, request: Request) -> Reply:  # pragma: no cover - every subclass answers
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, request: Request) -> Reply:
+        """Answer one request as the platform's API does."""
 
 
 def bearer(request: Request) -> str:
