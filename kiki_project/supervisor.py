@@ -151,41 +151,6 @@ def children(env: dict[str, str], data_dir: Path) -> list[Child]:
     return [Child(name, argv, COLOURS[i % len(COLOURS)]) for i, (name, argv) in enumerate(specs)]
 
 
-def sandbox_child(env: dict[str, str]) -> Child | None:
-    """The sandbox Shopify (a loopback fake shop), started before the demo is seeded, which connects
-    to it. Off with KIKI_SANDBOX=0, or when a real Shopify app is configured."""
-    if env.get("KIKI_SANDBOX", "1") == "0" or env.get("KIKI_SHOPIFY_CLIENT_ID"):
-        return None
-    from apps.stores.integrations.fakes.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_SHOP
-
-    port = int(env.get("KIKI_SANDBOX_PORT", "8799"))
-    env.update(
-        KIKI_SANDBOX_SHOP=SANDBOX_SHOP,
-        KIKI_SHOPIFY_CLIENT_ID=SANDBOX_CLIENT_ID,
-        KIKI_SHOPIFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-        KIKI_SHOPIFY_API_BASE=f"http://127.0.0.1:{port}/shops/{{shop}}",
-        KIKI_STORES_ALLOW_HTTP="1",
-    )
-    child = Child(
-        "shop", [PY, "-m", "apps.stores.integrations.fakes.sandbox", "--port", str(port)], COLOURS[4]
-    )
-    say(f"starting the sandbox Shopify on 127.0.0.1:{port}…")
-    child.start(env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if child.proc is not None and child.proc.poll() is not None:
-            say("the sandbox Shopify did not start; the demo gets a manual store instead")
-            env.pop("KIKI_SANDBOX_SHOP")
-            return None
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return child
-        except OSError:
-            time.sleep(0.3)
-    say("the sandbox Shopify did not answer within 120 s")
-    return None
-
-
 def _answers(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -207,6 +172,37 @@ def _wait_for_ports(child: Child, ports: Sequence[int], timeout_s: float) -> boo
         waiting.pop(0)
         if not waiting:
             return True
+    return None
+
+
+def sandbox_child(env: dict[str, str]) -> Child | None:
+    """The sandbox Shopify (a loopback fake shop), started before the demo is seeded, which connects
+    to it. Off with KIKI_SANDBOX=0, or when a real Shopify app is configured."""
+    if env.get("KIKI_SANDBOX", "1") == "0" or env.get("KIKI_SHOPIFY_CLIENT_ID"):
+        return None
+    from apps.stores.integrations.fakes.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_SHOP
+
+    port = int(env.get("KIKI_SANDBOX_PORT", "8799"))
+    env.update(
+        KIKI_SANDBOX_SHOP=SANDBOX_SHOP,
+        KIKI_SHOPIFY_CLIENT_ID=SANDBOX_CLIENT_ID,
+        KIKI_SHOPIFY_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        KIKI_SHOPIFY_API_BASE=f"http://127.0.0.1:{port}/shops/{{shop}}",
+        KIKI_STORES_ALLOW_HTTP="1",
+    )
+    child = Child(
+        "shop", [PY, "-m", "apps.stores.integrations.fakes.sandbox", "--port", str(port)], COLOURS[4]
+    )
+    say(f"starting the sandbox Shopify on 127.0.0.1:{port}…")
+    child.start(env)
+    ready = _wait_for_ports(child, [port], 120)
+    if ready:
+        return child
+    if ready is False:
+        say("the sandbox Shopify did not start; the demo gets a manual store instead")
+        env.pop("KIKI_SANDBOX_SHOP")
+    else:
+        say("the sandbox Shopify did not answer within 120 s")
     return None
 
 

@@ -62,3 +62,10 @@ class Actor:
 
 
 SYSTEM = Actor.system("system")
+
+
+def require_actor(actor: object) -> Actor:
+    """``actor`` itself when it is an ``Actor``; a TypeError naming what was passed otherwise."""
+    if not isinstance(actor, Actor):
+        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    return actor

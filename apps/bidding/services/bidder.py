@@ -235,8 +235,7 @@ def _ltv(
                 versions[i] = p.model_version
     audience = source == _AUDIENCE
     if audience.any():
-        mean = ltv_cache.stored_ltv_mean_micros()
-        mid[audience] = low[audience] = high[audience] = mean
+        mid[audience] = low[audience] = high[audience] = stored.mean_micros
     return mid, low, high, source, versions, unknown
 
 
@@ -294,17 +293,21 @@ def _decide(
         predicted_roas = np.where(bid > 0, value * ROAS_SCALE // np.maximum(bid, 1), -1)
 
     # 3. governance: the policy's rules on columns, then budget per campaign for the bids it allows
-    platform = np.asarray([campaigns.platform[j] or "google_ads" for j in k.tolist()])
+    # per distinct campaign, then spread to the requests (no Python loop over the batch)
+    platform = np.asarray([p or "google_ads" for p in campaigns.platform])[k]
     check = governance.actions_check_columns(
         kind="bid", platform=platform, amount_micros=bid, predicted_roas_scaled=predicted_roas, at=now,
         actor=actor, policy=policy,
     )  # fmt: skip
-    own = np.zeros(n, dtype=np.int8)  # the bidder's own reason, index into _OWN (0: none)
-    own[~campaigns.found[k]] = 1
-    own[(own == 0) & ~campaigns.active[k]] = 2
-    own[(own == 0) & unknown_customer] = 3
-    own[(own == 0) & (multiplier == 0)] = 4
-    own[(own == 0) & (bid <= 0)] = 5
+    own = np.zeros(n, dtype=np.int8)  # the bidder's own reason, index into _OWN (0: none); first wins
+    for code, mask in (
+        (BidReason.UNKNOWN_CAMPAIGN, ~campaigns.found[k]),
+        (BidReason.CAMPAIGN_NOT_ACTIVE, ~campaigns.active[k]),
+        (BidReason.UNKNOWN_CUSTOMER, unknown_customer),
+        (BidReason.PACED_OUT, multiplier == 0),
+        (BidReason.NO_VALUE, bid <= 0),
+    ):
+        own[(own == 0) & mask] = _OWN.index(code)
     allowed = check.allowed & (own == 0)
     reservations, over = governance.budget_reserve_grouped(
         groups=k, platforms=[campaigns.platform[j] for j in range(len(distinct))],
@@ -313,17 +316,18 @@ def _decide(
     approvals = check.needs_approval & (own == 0)
     if approvals.any():
         governance.approvals_queue_columns(
-            indexes=np.flatnonzero(approvals), kind="bid", platform=platform, campaigns=[
-                campaigns.key[j] for j in k.tolist()
-            ], amount_micros=bid, at=now, actor=actor, policy=policy,
+            indexes=np.flatnonzero(approvals), kind="bid", platform=platform,
+            campaigns=np.asarray(campaigns.key)[k].tolist(), amount_micros=bid, at=now, actor=actor, policy=policy,
         )  # fmt: skip
 
     # 4. decisions and reasons
     table, outcome_index = _outcomes(check, own, over)
     idx = outcome_index.tolist()
     decision, reasons = tuple(table[i][0] for i in idx), tuple(table[i][1] for i in idx)
+    granted = [reservations.get(g, "") for g in range(len(distinct))]
     reservation_ids = tuple(
-        reservations.get(int(k[i]), "") if decision[i] == "allow" else "" for i in range(n)
+        granted[g] if d == BidDecision.Decision.ALLOW else ""
+        for g, d in zip(k.tolist(), decision, strict=True)
     )
     batch = BidBatch(
         campaign_ids=campaign_ids,

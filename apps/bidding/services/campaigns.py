@@ -36,7 +36,7 @@ from django.db import transaction
 from apps.bidding.errors import BiddingError, ErrorCode
 from apps.bidding.models import AdPlatformAccount, Campaign, CampaignProduct, Platform, PlatformChange
 from apps.bidding.services.platforms import MAX_REASON, MAX_VALUE_MICROS, campaign_change_request
-from apps.core.actor import Actor
+from apps.core.actor import Actor, require_actor
 from apps.core.tenant_context import require_tenant
 from apps.governance import services as governance
 from apps.stores import selectors as stores_selectors
@@ -107,8 +107,7 @@ class _Errors:
 
 
 def _actor(actor: Actor) -> None:
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
 
 
 def _text(errors: _Errors, field: str, value: Any, *, max_length: int) -> str:

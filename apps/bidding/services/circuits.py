@@ -55,7 +55,7 @@ from redis.commands.core import Script
 
 from apps.bidding.errors import CircuitOpen, PlatformError
 from apps.bidding.models import AdPlatformAccount, CircuitState
-from apps.core.actor import Actor
+from apps.core.actor import Actor, require_actor
 from apps.core.errors import KikiError
 from apps.core.redis import get_redis
 from apps.core.tenant_context import require_tenant
@@ -476,8 +476,7 @@ def breaker_reset(*, account: AdPlatformAccount, actor: Actor) -> BreakerSnapsho
     """Close the account's breaker now and clear its counters (an Admin's action; the caller checks
     the permission). Audited as ``circuit.reset`` with the state it had, even if that was closed."""
     schema = require_tenant("the circuit breaker")
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
     keys = breaker_keys(schema=schema, account_id=account.pk)
     before, changed_us = _run("reset", list(keys), [], get_redis())
     _record(

@@ -24,6 +24,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from apps.bidding.models import BidDecision
+from apps.core.locks import advisory_xact_lock
 from apps.core.redis import get_redis
 from apps.core.tenant_context import require_tenant
 
@@ -174,8 +175,7 @@ def bid_decisions_flush(*, max_batches: int = 10_000) -> int:
     written = 0
     for _ in range(max_batches):
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, schema])
+            advisory_xact_lock(schema, namespace=_LOCK_CLASS)
             found = client.lindex(processing, 0) or client.lmove(queue, processing, "LEFT", "RIGHT")
             if found is None:
                 break

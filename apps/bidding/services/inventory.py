@@ -44,7 +44,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -55,8 +54,8 @@ from django.utils import timezone
 
 from apps.bidding.models import Campaign, CampaignProduct, InventoryHold, PlatformChange
 from apps.bidding.services.platforms import campaign_change_request
-from apps.core.actor import Actor
-from apps.core.money import micros_to_decimal
+from apps.core.actor import Actor, require_actor
+from apps.core.money import has_whole_cents, micros_to_decimal, to_cents
 from apps.core.tenant_context import require_tenant
 from apps.governance import selectors as governance_selectors
 from apps.governance import services as governance
@@ -168,8 +167,7 @@ def inventory_holds_review(*, actor: Actor = BREAKER) -> BreakerOutcome:
 
 
 def _check_actor(actor: Actor) -> None:
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
 
 
 def _live(campaign: Campaign) -> bool:
@@ -193,8 +191,7 @@ def _money(micros: int | None) -> str:
     if micros is None:
         return "—"
     exact = micros_to_decimal(micros)
-    cents = exact.quantize(Decimal("0.01"))
-    return f"{cents if cents == exact else exact.normalize():f}"
+    return f"{to_cents(exact) if has_whole_cents(exact) else exact.normalize():f}"
 
 
 def _hold_state(hold: InventoryHold) -> dict[str, Any]:

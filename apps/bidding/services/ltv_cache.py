@@ -33,66 +33,67 @@ class StoredLtv:
     store_ids: NDArray[np.int64]
     model_versions: tuple[str, ...]
     version_index: NDArray[np.int16]  # -1 where not found
+    mean_micros: int  # the workspace's mean stored LTV (the value of an audience bid)
 
 
 @dataclass
 class _Entry:
     arrays: stores.CustomerLtvArrays
     loaded_at: float
+    mean_micros: int  # the mean stored LTV, computed once per load (not per batch)
+
+    def fresh(self, version: int) -> bool:
+        return self.arrays.version == version and time.monotonic() - self.loaded_at <= MAX_AGE_S
 
 
 _lock = threading.Lock()
 _entries: dict[str, _Entry] = {}
 
 
-def _current() -> stores.CustomerLtvArrays:
+def _current() -> _Entry:
     schema = require_tenant("bidding from stored LTV")
     version = stores.customer_ltv_version()
     entry = _entries.get(schema)
-    if entry is None or entry.arrays.version != version or time.monotonic() - entry.loaded_at > MAX_AGE_S:
+    if entry is None or not entry.fresh(version):
         with _lock:
             entry = _entries.get(schema)
-            if (
-                entry is None
-                or entry.arrays.version != version
-                or time.monotonic() - entry.loaded_at > MAX_AGE_S
-            ):
-                entry = _Entry(stores.customer_ltv_arrays(), time.monotonic())
-                _entries[schema] = entry
-    return entry.arrays
+            if entry is None or not entry.fresh(version):
+                arrays = stores.customer_ltv_arrays()
+                mean = int(arrays.ltv_micros.mean()) if len(arrays.ltv_micros) else 0
+                entry = _entries[schema] = _Entry(arrays, time.monotonic(), mean)
+    return entry
 
 
 def stored_ltv_lookup(customer_ids: NDArray[np.int64]) -> StoredLtv:
-    arrays = _current()
+    """One read of the counter per batch: the mean for audience bids comes with the lookup."""
+    entry = _current()
+    arrays = entry.arrays
     ids = arrays.customer_ids
-    pos = np.searchsorted(ids, customer_ids)
-    pos_c = np.minimum(pos, max(len(ids) - 1, 0))
-    found = (len(ids) > 0) & (ids[pos_c] == customer_ids) if len(ids) else np.zeros(len(customer_ids), bool)
     zero = np.zeros(len(customer_ids), dtype=np.int64)
-
-    def take(a: NDArray[np.int64]) -> NDArray[np.int64]:
-        return np.where(found, a[pos_c], zero) if len(ids) else zero
-
-    vidx = (
-        np.where(found, arrays.version_index[pos_c], -1).astype(np.int16)
-        if len(ids)
-        else zero.astype(np.int16) - 1
-    )
+    if not len(ids):
+        return StoredLtv(
+            found=np.zeros(len(customer_ids), dtype=np.bool_),
+            ltv_micros=zero, low_micros=zero, high_micros=zero, store_ids=zero,
+            model_versions=arrays.model_versions, version_index=np.full(len(customer_ids), -1, dtype=np.int16),
+            mean_micros=entry.mean_micros,
+        )  # fmt: skip
+    pos = np.minimum(np.searchsorted(ids, customer_ids), len(ids) - 1)
+    found = np.asarray(ids[pos] == customer_ids, dtype=np.bool_)
     return StoredLtv(
-        found=np.asarray(found, dtype=np.bool_),
-        ltv_micros=take(arrays.ltv_micros),
-        low_micros=take(arrays.low_micros),
-        high_micros=take(arrays.high_micros),
-        store_ids=take(arrays.store_ids),
+        found=found,
+        ltv_micros=np.where(found, arrays.ltv_micros[pos], zero),
+        low_micros=np.where(found, arrays.low_micros[pos], zero),
+        high_micros=np.where(found, arrays.high_micros[pos], zero),
+        store_ids=np.where(found, arrays.store_ids[pos], zero),
         model_versions=arrays.model_versions,
-        version_index=vidx,
+        version_index=np.where(found, arrays.version_index[pos], -1).astype(np.int16),
+        mean_micros=entry.mean_micros,
     )
 
 
 def stored_ltv_mean_micros() -> int:
     """The mean stored LTV of the workspace: the value of an audience bid (no single customer)."""
-    arrays = _current()
-    return int(arrays.ltv_micros.mean()) if len(arrays.ltv_micros) else 0
+    return _current().mean_micros
 
 
 def forget() -> None:

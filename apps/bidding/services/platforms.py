@@ -46,7 +46,7 @@ from apps.bidding.integrations.registry import adapter_for
 from apps.bidding.metrics import PLATFORM_CHANGES
 from apps.bidding.models import AdPlatformAccount, Campaign, InventoryHold, PlatformChange
 from apps.bidding.services.circuits import breaker_call
-from apps.core.actor import Actor, ActorKind
+from apps.core.actor import Actor, ActorKind, require_actor
 from apps.core.tenant_context import require_tenant
 from apps.governance import services as governance
 
@@ -125,8 +125,7 @@ def campaign_change_request(
     new); the same key for a different change is a conflict. Without a key every call is a new change.
     """
     schema = require_tenant("changing a campaign on its platform")
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
     if kind not in Kind.values:
         raise _invalid("kind", f"Unknown change {kind!r}; one of {', '.join(Kind.values)}.")
     if kind in (Kind.SET_BID, Kind.SET_BUDGET):

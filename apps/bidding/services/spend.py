@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.bidding.errors import BiddingError, ErrorCode
@@ -31,6 +31,7 @@ from apps.bidding.models import AdPlatformAccount, Campaign, SpendLedger
 from apps.bidding.services.circuits import breaker_call
 from apps.bidding.services.platforms import ad_account_adapter
 from apps.core.actor import Actor
+from apps.core.locks import advisory_xact_lock
 from apps.core.money import today_utc
 from apps.core.tenant_context import require_tenant
 from apps.governance import services as governance
@@ -90,10 +91,7 @@ def spend_fetch(*, account_id: int, day_from: date, day_to: date) -> SpendFetchR
     created = updated = unchanged = added = 0
     unknown: set[str] = set()
     with transaction.atomic():
-        with connection.cursor() as cursor:  # one ingest of an account at a time
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kiki:spend:{schema}:{account.pk}"]
-            )
+        advisory_xact_lock(f"kiki:spend:{schema}:{account.pk}")  # one ingest of an account at a time
         campaigns = {c.external_id: c for c in Campaign.objects.filter(account=account)}
         keys = [row.report_row_key for row in report]
         existing = {

@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from apps.core.actor import Actor, ActorKind
+from apps.core.actor import Actor, ActorKind, require_actor
 from apps.core.tenant_context import require_tenant
 from apps.governance.errors import ErrorCode, GovernanceError
 from apps.governance.models import ApprovalRequest, PolicyVersion
@@ -239,8 +239,7 @@ def _decide(
     *, approval_id: int, approve: bool, reason: str, actor: Actor, request_id: str | None
 ) -> ApprovalRequest:
     schema = require_tenant("deciding an approval request")
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
     if actor.kind is not ActorKind.USER:
         raise GovernanceError(
             ErrorCode.PERMISSION_DENIED,

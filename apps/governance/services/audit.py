@@ -15,25 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from apps.core.actor import Actor
+from apps.core.actor import Actor, require_actor
+from apps.core.locks import advisory_xact_lock
 from apps.core.logging import request_id_var
 from apps.core.tenant_context import require_tenant
 from apps.governance import chain
 from apps.governance.chain import ChainVerdict
-from apps.governance.errors import ErrorCode, GovernanceError
+from apps.governance.errors import invalid as _invalid
 from apps.governance.models import AuditChainCheck, AuditEntry
 
 # First key of the two-key advisory lock that serialises appends to one schema's chain ("KIKA").
 _LOCK_CLASS = 0x4B494B41
 _MAX = {"action": 100, "object_type": 100, "object_id": 200, "request_id": 200}
 _STREAM_CHUNK = 2000
-
-
-def _invalid(field: str, message: str) -> GovernanceError:
-    return GovernanceError(ErrorCode.VALIDATION, message, details={field: [message]})
 
 
 def _plain(field: str, value: Mapping[str, Any] | None) -> Any:
@@ -76,8 +73,7 @@ def audit_record(
     canonical strings of ``apps.governance.chain``. ``request_id`` defaults to the current request's.
     """
     schema = require_tenant("the audit trail")
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
     object_id_text = "" if object_id is None else str(object_id)
     request_id_text = request_id if request_id is not None else (request_id_var.get() or "")
     values = {"action": action, "object_type": object_type, "object_id": object_id_text}
@@ -91,8 +87,7 @@ def audit_record(
     before_plain, after_plain = _plain("before", before), _plain("after", after)
 
     with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, schema])
+        advisory_xact_lock(schema, namespace=_LOCK_CLASS)
         head = AuditEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
         sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS_HASH)
         created_at = timezone.now().astimezone(dt.UTC)

@@ -54,15 +54,17 @@ from typing import Any
 
 import numpy as np
 import redis
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import BigIntegerField, Case, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.actor import Actor
+from apps.core.locks import advisory_xact_lock
 from apps.core.redis import get_redis
 from apps.core.tenant_context import require_tenant
 from apps.governance.errors import ErrorCode, GovernanceError
+from apps.governance.errors import invalid as _invalid
 from apps.governance.models import ALL_PLATFORMS, BudgetLedgerEntry, PolicyVersion
 from apps.governance.services.audit import audit_record
 from apps.governance.services.policy import (
@@ -200,9 +202,7 @@ def _script(client: redis.Redis, name: str) -> Any:
 def _lock(schema: str, *, shared: bool) -> None:
     """The budget lock, held until the transaction ends (shared: reserving and settling; exclusive:
     rebuilding)."""
-    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {fn}(%s, hashtext(%s))", [_LOCK_CLASS, schema])
+    advisory_xact_lock(schema, namespace=_LOCK_CLASS, shared=shared)
 
 
 def _unavailable(exc: Exception) -> GovernanceError:
@@ -271,10 +271,6 @@ def caps_for(policy: PolicyVersion, *, platform: str, campaign: str) -> tuple[in
 
 def local_day(at: datetime, tz: zoneinfo.ZoneInfo) -> date:
     return at.astimezone(tz).date()
-
-
-def _invalid(field_name: str, message: str) -> GovernanceError:
-    return GovernanceError(ErrorCode.VALIDATION, message, details={field_name: [message]})
 
 
 def _check_scope(platform: str, campaign: str) -> None:
@@ -789,10 +785,8 @@ def budget_reserve_grouped(
         pending = retry
         if not pending:
             break
-    for g in pending:  # still refused after the last round
-        kept[g] = 0
     for (a, b), g in zip(zip(starts, ends, strict=True), cums, strict=True):
-        if g not in granted:
+        if g not in granted:  # refused, or still refused after the last round
             kept[g] = 0
         over[items[a + kept[g] : b]] = True
     if not hold:

@@ -32,13 +32,15 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from apps.core.actor import Actor, ActorKind
+from apps.core.actor import Actor, ActorKind, require_actor
+from apps.core.locks import advisory_xact_lock
 from apps.core.money import micros_to_decimal
 from apps.core.tenant_context import db, require_tenant
 from apps.governance.errors import ErrorCode, GovernanceError
+from apps.governance.errors import invalid as _invalid
 from apps.governance.models import ALL_PLATFORMS, PolicyVersion
 from apps.governance.services.audit import audit_record
 
@@ -125,10 +127,6 @@ class CheckResult:
         }
 
 
-def _invalid(field_name: str, message: str) -> GovernanceError:
-    return GovernanceError(ErrorCode.VALIDATION, message, details={field_name: [message]})
-
-
 @dataclass(frozen=True, slots=True)
 class ProposedAction:
     """An action automation (or a person, through the API) proposes. ``campaign`` is the campaign's
@@ -202,8 +200,7 @@ class ProposedAction:
 
 # --- reading and changing the policy ---------------------------------------------------------------
 def _lock_policy(schema: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS, schema])
+    advisory_xact_lock(schema, namespace=_LOCK_CLASS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,8 +392,7 @@ def policy_update(
     with its author and reason, audited in the same transaction. Leaving dry run is a person's decision
     (a system actor may not); the workspace's ``dry_run`` setting follows the policy."""
     schema = require_tenant("changing the policy")
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if not reason:
         raise _invalid("reason", "Say why the policy changes (reason is required).")
@@ -667,8 +663,7 @@ def actions_check_columns(
     rule (``_evaluate_columns``), without building a ``ProposedAction`` per item. ``platform`` holds
     platform names, ``predicted_roas_scaled`` ROAS × ``ROAS_SCALE`` (-1: none), all at time ``at``."""
     schema = require_tenant("checking actions")
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
     if kind not in _KIND_INDEX:
         raise _invalid("kind", f"Unknown action kind {kind!r}; one of {', '.join(_KIND_INDEX)}.")
     names, inverse = np.unique(np.asarray(platform, dtype=str), return_inverse=True)
@@ -712,8 +707,7 @@ def actions_check(
     each rule is one numpy operation over the batch, and equal outcomes share one ``CheckResult``.
     """
     schema = require_tenant("checking actions")
-    if not isinstance(actor, Actor):
-        raise TypeError(f"actor must be an apps.core.actor.Actor, not {type(actor).__name__}")
+    require_actor(actor)
     if not actions:
         return []
     rules = _compile(policy or policy_current(), schema)
